@@ -1,0 +1,73 @@
+// The agent-level Monte Carlo engine (MODEL.md §2–§9).
+//
+// Per replication and cell, the number of persons stopped at least once is drawn exactly
+// (binomial over the cell's population), and only those persons are materialised; each
+// draws a zero-truncated negative binomial number of stops. A person's records are pure
+// functions of (seed, replication, person), a stop's searches and actions of (seed,
+// replication, person, stop number), so one pass over the stops serves every policy with
+// common random numbers. Tallies are integers, so any split of the work and any thread count
+// give bit-identical results.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include "stopscan/cells.hpp"
+#include "stopscan/metrics.hpp"
+#include "stopscan/run_plan.hpp"
+
+namespace stopscan {
+
+/// Integer tallies of a whole run: counts[((rep * policies + p) * cells + c) * metrics + k].
+struct Results {
+    RunPlan plan;
+    MetricLayout layout;
+    std::vector<std::int64_t> cell_population;
+    std::vector<std::uint64_t> counts;
+    int threads_used = 0;
+    double wall_seconds = 0;
+
+    std::size_t cells() const noexcept { return cell_population.size(); }
+    std::size_t policies() const noexcept { return plan.policies.size(); }
+    /// The tally row of (replication, policy position, cell).
+    const std::uint64_t* row(std::size_t rep, std::size_t policy, std::size_t cell) const noexcept {
+        return counts.data() + ((rep * policies() + policy) * cells() + cell) * layout.size();
+    }
+    /// Total stops over all replications.
+    std::uint64_t total_stops() const noexcept;
+};
+
+/// Called after each finished replication with (finished, total); may be called from any
+/// thread, one call at a time.
+using ProgressCallback = std::function<void(std::int64_t, std::int64_t)>;
+
+/// Runs a plan. Construction precomputes per-cell parameters; run() is const and may be
+/// called again with the same result.
+class Engine {
+public:
+    /// Precomputes per-cell model quantities. Throws InputError if a cell's parameters are
+    /// unusable (e.g. a false-positive identification rate that is not a number).
+    explicit Engine(RunPlan plan);
+    ~Engine();
+    Engine(const Engine&) = delete;
+    Engine& operator=(const Engine&) = delete;
+
+    /// Runs every replication, in parallel over replications and persons.
+    Results run(const ProgressCallback& progress = {}) const;
+
+    /// Tallies of one replication ([policy][cell][metric]). `parallel` = false runs the same
+    /// body serially (the reference path the determinism tests compare against).
+    std::vector<std::uint64_t> run_replication(std::int64_t replication, bool parallel) const;
+
+    const CellTable& cells() const noexcept;
+    const MetricLayout& layout() const noexcept;
+
+private:
+    struct Model;
+    RunPlan plan_;
+    std::unique_ptr<const Model> model_;
+};
+
+}  // namespace stopscan

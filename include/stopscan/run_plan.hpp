@@ -1,0 +1,38 @@
+// What to run: a scenario, a seed, a number of replications and the policies to compare.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "stopscan/scenario.hpp"
+
+namespace stopscan {
+
+/// A validated plan for one run. Policies are indices into scenario->policies.
+struct RunPlan {
+    std::shared_ptr<const Scenario> scenario;
+    std::uint64_t seed = 0;
+    std::int64_t replications = 0;
+    std::vector<std::size_t> policies;  ///< policies to evaluate, in output order
+    std::size_t baseline = 0;           ///< position of the baseline within `policies`
+    int threads = 0;                    ///< 0: all cores
+    std::size_t grain = 0;              ///< persons per task; 0: automatic (tests vary it)
+};
+
+/// Overrides from the command line; unset fields take the scenario's [run] defaults.
+struct RunOptions {
+    std::optional<std::uint64_t> seed;
+    std::optional<std::int64_t> replications;
+    std::optional<std::vector<std::string>> policies;
+    std::optional<std::string> baseline;
+    int threads = 0;
+};
+
+/// Builds a plan. Throws InputError (source "command line") for an unknown policy, a
+/// baseline not among the policies, or a policy listed twice.
+RunPlan make_run_plan(std::shared_ptr<const Scenario> scenario, const RunOptions& options);
+
+}  // namespace stopscan

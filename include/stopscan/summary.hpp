@@ -1,0 +1,63 @@
+// From integer tallies to the numbers people read: marginals by dimension, rates, ratios
+// against the reference category, paired policy effects, each with a 95 % interval taken
+// across replications (MODEL.md §7–§8).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "stopscan/engine.hpp"
+
+namespace stopscan {
+
+/// A point estimate with its 95 % replication-percentile interval. Empty optionals mean
+/// "not defined" (e.g. a ratio whose reference rate is zero in every replication); the
+/// CSV writes them as NA.
+struct Estimate {
+    std::optional<double> estimate;
+    std::optional<double> lo95;
+    std::optional<double> hi95;
+    std::int64_t replications = 0;  ///< replications in which the value was defined
+};
+
+/// One row of summary.csv.
+struct SummaryRow {
+    std::string policy;
+    std::string dimension;  ///< "all" or a dimension name
+    std::string category;   ///< "all" or a category name
+    std::string metric;
+    Estimate value;
+};
+
+/// One row of effects.csv: policy minus baseline, per replication, then summarised.
+struct EffectRow {
+    std::string policy;
+    std::string baseline;
+    std::string dimension;
+    std::string category;
+    std::string metric;
+    Estimate delta;
+    std::optional<double> relative_change;  ///< mean delta / mean baseline value
+};
+
+/// All rows of a run, in output order.
+struct Summary {
+    std::vector<SummaryRow> rows;
+    std::vector<EffectRow> effects;
+    /// Finds a row; nullptr if absent.
+    const SummaryRow* find(const std::string& policy, const std::string& dimension,
+                           const std::string& category, const std::string& metric) const;
+    /// Finds an effect row; nullptr if absent.
+    const EffectRow* find_effect(const std::string& policy, const std::string& dimension,
+                                 const std::string& category, const std::string& metric) const;
+};
+
+/// Summarises a run's tallies.
+Summary summarize(const Results& results);
+
+/// The q-quantile (R's type 7, linear interpolation) of `values`, which it sorts.
+double quantile(std::vector<double>& values, double q);
+
+}  // namespace stopscan

@@ -1,0 +1,49 @@
+// Writers of a run's outputs: summary.csv, effects.csv, results.json, manifest.json and the
+// terminal table. Files are written to a temporary name, flushed and renamed, so a reader
+// never sees a half-written file.
+#pragma once
+
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "stopscan/summary.hpp"
+
+namespace stopscan {
+
+/// Facts about the invocation that go into the manifest.
+struct Provenance {
+    std::string command_line;
+    std::string scenario_path;  ///< "" for the embedded default scenario
+};
+
+/// Formats a number the same way in every output: shortest round-trip decimal; "inf",
+/// "-inf"; never NaN.
+std::string format_value(double value);
+
+/// summary.csv text.
+std::string summary_csv(const Summary& summary);
+/// effects.csv text.
+std::string effects_csv(const Summary& summary);
+/// results.json text: the same numbers as the CSVs, nested policy → dimension → category.
+std::string results_json(const Results& results, const Summary& summary);
+/// manifest.json text: version, commit, build, seed, replications, threads, scenario hash,
+/// effective configuration, wall time.
+std::string manifest_json(const Results& results, const Provenance& provenance);
+
+/// SHA-256 of `bytes` as lowercase hex.
+std::string sha256_hex(const std::string& bytes);
+
+/// Writes `content` to `path` atomically (temporary file, flush, rename). Throws
+/// InternalError on failure, leaving no temporary file behind.
+void write_file_atomically(const std::string& path, const std::string& content);
+
+/// Writes all outputs of a run into `directory` (which must exist).
+void write_outputs(const std::string& directory, const Results& results, const Summary& summary,
+                   const Provenance& provenance);
+
+/// Prints the readable tables of exposure per 100,000 and the policies' changes, by
+/// dimension and category, with intervals.
+void print_exposure_table(std::ostream& out, const Results& results, const Summary& summary);
+
+}  // namespace stopscan

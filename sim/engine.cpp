@@ -1,0 +1,321 @@
+#include "stopscan/engine.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <mutex>
+#include <numeric>
+#include <oneapi/tbb/blocked_range.h>
+#include <oneapi/tbb/global_control.h>
+#include <oneapi/tbb/parallel_for.h>
+#include <oneapi/tbb/parallel_reduce.h>
+#include <optional>
+
+#include "stopscan/distributions.hpp"
+#include "stopscan/error.hpp"
+#include "stopscan/random.hpp"
+#include "stopscan/stop_rules.hpp"
+
+namespace stopscan {
+
+namespace {
+
+// Persons are keyed by (cell, index within the cell's stopped persons).
+constexpr unsigned PERSON_INDEX_BITS = 40;
+
+std::uint64_t person_entity(std::size_t cell, std::uint64_t index) noexcept {
+    return (static_cast<std::uint64_t>(cell) << PERSON_INDEX_BITS) | index;
+}
+
+// Per (cell, database) probabilities, resolved once from base × factors.
+struct CellDatabase {
+    double enrolment, truth, truth_unenrolled, false_flag, missing_flag, wrong_link, gallery_flag;
+    ActionOdds odds;
+    std::array<double, MODALITY_COUNT> fnmr{}, fpir{};
+};
+
+}  // namespace
+
+struct Engine::Model {
+    CellTable cells;
+    MetricLayout layout;
+    std::size_t n_db;
+    std::vector<DatabaseRole> roles;
+    std::vector<const Policy*> policies;
+    std::vector<bool> searched;  // per database: does any policy of the plan search it?
+    std::vector<CellDatabase> cell_db;  // [cell * n_db + d]
+    // Owner cell of a false match's record: CDF over gallery cells, [(m * n_db + d) * C + c].
+    std::vector<std::vector<double>> wrong_record_cdf;
+    std::vector<std::optional<TruncatedStopCount>> stop_count;  // per cell; empty if never stopped
+    std::vector<double> p_stopped;
+    double fingerprint_share;
+
+    Model(const RunPlan& plan)
+        : cells(plan.scenario->dimensions, plan.scenario->population),
+          layout([&] {
+              std::vector<std::string> names;
+              for (const auto& db : plan.scenario->databases) names.push_back(db.name);
+              return names;
+          }()),
+          n_db(plan.scenario->databases.size()),
+          fingerprint_share(plan.scenario->modality_share[0]) {
+        const Scenario& s = *plan.scenario;
+        const std::size_t C = cells.size();
+        for (const auto& db : s.databases) roles.push_back(db.role);
+        for (const auto p : plan.policies) policies.push_back(&s.policies[p]);
+        searched.assign(n_db, false);
+        for (const auto* p : policies)
+            for (std::size_t d = 0; d < n_db; ++d) searched[d] = searched[d] || p->rules[d].access != Access::none;
+
+        // Stops: mean stops per person of a cell is total × propensity / Σ population × propensity.
+        double mass = 0;
+        for (std::size_t c = 0; c < C; ++c)
+            mass += static_cast<double>(cells.population(c)) * cells.value(s.propensity, c);
+        stop_count.resize(C);
+        p_stopped.assign(C, 0.0);
+        for (std::size_t c = 0; c < C; ++c) {
+            const double mu = mass > 0 ? static_cast<double>(s.stops_total) * cells.value(s.propensity, c) / mass : 0;
+            if (mu > 0 && cells.population(c) > 0) {
+                stop_count[c].emplace(mu, s.dispersion);
+                p_stopped[c] = stop_count[c]->p_stopped();
+            }
+        }
+
+        cell_db.resize(C * n_db);
+        wrong_record_cdf.resize(MODALITY_COUNT * n_db * C);
+        for (std::size_t d = 0; d < n_db; ++d) {
+            const Database& db = s.databases[d];
+            // Gallery records by owner cell: the enrolled population reweighted by composition.
+            std::vector<double> m_g(C);
+            for (std::size_t g = 0; g < C; ++g)
+                m_g[g] = static_cast<double>(cells.population(g)) * cells.value(db.enrolment, g) *
+                         cells.value(db.composition, g);
+            const double total = std::accumulate(m_g.begin(), m_g.end(), 0.0);
+            for (auto& m : m_g) m *= static_cast<double>(db.size) / total;
+
+            for (std::size_t c = 0; c < C; ++c) {
+                CellDatabase& x = cell_db[c * n_db + d];
+                x.enrolment = cells.value(db.enrolment, c);
+                x.truth = cells.value(db.truth, c);
+                x.truth_unenrolled = cells.value(db.truth_unenrolled, c);
+                x.false_flag = cells.value(db.false_flag, c);
+                x.missing_flag = cells.value(db.missing_flag, c);
+                x.wrong_link = cells.value(db.wrong_link, c);
+                x.gallery_flag = cells.value(db.gallery_flag_rate, c);
+                x.odds = {cells.value(db.arrest, c), cells.value(db.ho_referral, c), cells.value(db.detention, c)};
+                for (std::size_t m = 0; m < MODALITY_COUNT; ++m) {
+                    if (!db.matchers[m]) continue;
+                    x.fnmr[m] = cells.value(db.matchers[m]->fnmr, c);
+                    // Direct 1:N form: FPIR(c) = 1 − Π_g (1 − FMR(c,g))^{m_g}, summed in log space
+                    // so that FMR ≈ 1e-10 against M ≈ 1e7 records keeps full precision.
+                    const double fmr = cells.value(db.matchers[m]->fmr, c);
+                    auto& cdf = wrong_record_cdf[(m * n_db + d) * C + c];
+                    cdf.resize(C);
+                    double log_none = 0;
+                    for (std::size_t g = 0; g < C; ++g) {
+                        const double hazard = fmr >= 1.0 ? (m_g[g] > 0 ? HUGE_VAL : 0.0)
+                                                         : -m_g[g] * std::log1p(-fmr);
+                        log_none -= hazard;
+                        cdf[g] = -log_none;
+                    }
+                    x.fpir[m] = -std::expm1(log_none);
+                    // Which wrong record comes back: a gallery cell drawn by its share of the
+                    // false-match hazard.
+                    const double h = cdf.back();
+                    for (auto& v : cdf) v = (h > 0 && std::isfinite(h)) ? v / h : 1.0;
+                    if (!(x.fpir[m] >= 0 && x.fpir[m] <= 1))
+                        throw InputError("scenario", std::string("matcher.") + MODALITY_NAMES[m] + "." + db.name + ".fmr",
+                                         "", "gives an undefined false-positive identification rate for cell " +
+                                                 cells.label(c));
+                }
+            }
+        }
+    }
+
+    // Enrolment, truth and record of a person in every database: persistent, so a person
+    // stopped twice meets the same record and the same record errors.
+    void person_records(const ReplicationKey& key, std::uint64_t entity, std::size_t cell,
+                        PersonRecord* out) const noexcept {
+        for (std::size_t d = 0; d < n_db; ++d) {
+            const CellDatabase& x = cell_db[cell * n_db + d];
+            const Uniforms4 u = key.uniforms(entity, Purpose::PersonRecord, static_cast<std::uint32_t>(d), 0);
+            PersonRecord& r = out[d];
+            r.enrolled = u[0] < x.enrolment;
+            r.truth = u[1] < (r.enrolled ? x.truth : x.truth_unenrolled);
+            r.flag = r.enrolled && (r.truth ? u[2] >= x.missing_flag : u[2] < x.false_flag);
+            r.wrong_link = r.enrolled && u[3] < x.wrong_link;
+            r.wrong_link_flag =
+                r.wrong_link &&
+                key.uniforms(entity, Purpose::PersonRecord, static_cast<std::uint32_t>(d), 1)[0] < x.gallery_flag;
+        }
+    }
+
+    // Direct 1:N form (Foundation issue): a mated search finds the person's record unless a
+    // false non-match; otherwise a false match occurs with the cell's FPIR, and its record
+    // belongs to a gallery cell drawn by that cell's share of the false-match hazard.
+    SearchResult search(const ReplicationKey& key, std::uint64_t entity, std::uint64_t stop, std::size_t cell,
+                        std::size_t m, std::size_t d, const PersonRecord& person) const noexcept {
+        const CellDatabase& x = cell_db[cell * n_db + d];
+        const Uniforms4 u = key.uniforms(entity, Purpose::Search, static_cast<std::uint32_t>(d), stop);
+        SearchResult r;
+        if (person.enrolled && u[0] >= x.fnmr[m]) {
+            if (person.wrong_link) {
+                r.hit = Hit::wrong_link;
+                r.flag = person.wrong_link_flag;
+                r.inaccurate = true;
+            } else {
+                r.hit = Hit::own_record;
+                r.flag = person.flag;
+                r.inaccurate = person.flag != person.truth;
+            }
+        } else if (u[1] < x.fpir[m]) {
+            const auto& cdf = wrong_record_cdf[(m * n_db + d) * cells.size() + cell];
+            const auto g = static_cast<std::size_t>(std::upper_bound(cdf.begin(), cdf.end(), u[2]) - cdf.begin());
+            r.hit = Hit::false_match;
+            r.flag = u[3] < cell_db[std::min(g, cells.size() - 1) * n_db + d].gallery_flag;
+        }
+        return r;
+    }
+
+    // All stops of one person, under every policy of the plan.
+    void simulate_person(const ReplicationKey& key, std::size_t cell, std::uint64_t index,
+                         std::uint64_t* tally) const noexcept {
+        constexpr std::size_t MAX_DB = 16;
+        PersonRecord records[MAX_DB];
+        SearchResult results[MAX_DB];
+        ActionOdds odds[MAX_DB];
+        ActionDraws draws[MAX_DB];
+        const std::uint64_t entity = person_entity(cell, index);
+        person_records(key, entity, cell, records);
+        for (std::size_t d = 0; d < n_db; ++d) odds[d] = cell_db[cell * n_db + d].odds;
+        const auto stops = stop_count[cell]->draw(key.uniforms(entity, Purpose::StopsOfPerson, 0, 0)[0]);
+        const StopFacts facts{results, records, odds, draws, roles.data(), n_db};
+        const std::size_t C = cells.size();
+        const std::size_t K = layout.size();
+        std::uint32_t wrongful_any = 0;  // bit p: the person met a wrongful outcome under policy p
+        for (std::int64_t s = 0; s < stops; ++s) {
+            const auto stop = static_cast<std::uint64_t>(s);
+            std::size_t m = 0;
+            if (fingerprint_share < 1.0)
+                m = key.uniforms(entity, Purpose::StopModality, 0, stop)[0] < fingerprint_share ? 0 : 1;
+            for (std::size_t d = 0; d < n_db; ++d) {
+                results[d] = searched[d] ? search(key, entity, stop, cell, m, d, records[d]) : SearchResult{};
+                // Action draws only matter after a flag is shown; drawing them lazily cannot
+                // shift any other draw, because every draw has its own key.
+                if (results[d].flag) {
+                    const Uniforms4 a = key.uniforms(entity, Purpose::Action, static_cast<std::uint32_t>(d), stop);
+                    draws[d] = {a[0], a[1], a[2], a[3]};
+                }
+            }
+            for (std::size_t p = 0; p < policies.size(); ++p) {
+                std::uint64_t* row = tally + (p * C + cell) * K;
+                ++row[MetricLayout::STOPS];
+                if (apply_policy(*policies[p], facts, layout, row)) wrongful_any |= 1u << p;
+            }
+        }
+        for (std::size_t p = 0; p < policies.size(); ++p) {
+            std::uint64_t* row = tally + (p * C + cell) * K;
+            ++row[MetricLayout::PERSONS_STOPPED];
+            if (wrongful_any & (1u << p)) ++row[MetricLayout::PERSONS_WRONGFULLY_AFFECTED];
+        }
+    }
+};
+
+Engine::Engine(RunPlan plan) : plan_(std::move(plan)), model_(std::make_unique<const Model>(plan_)) {
+    if (plan_.scenario->databases.size() > 16)
+        throw InputError("scenario", "databases.names", "", "more than 16 databases: at most 16 are supported");
+    if (plan_.policies.size() > 32)
+        throw InputError("command line", "--policies", "", "more than 32 policies: at most 32 per run");
+}
+
+Engine::~Engine() = default;
+
+const CellTable& Engine::cells() const noexcept { return model_->cells; }
+const MetricLayout& Engine::layout() const noexcept { return model_->layout; }
+
+std::vector<std::uint64_t> Engine::run_replication(std::int64_t replication, bool parallel) const {
+    const Model& model = *model_;
+    const ReplicationKey key(plan_.seed, static_cast<std::uint64_t>(replication));
+    const std::size_t C = model.cells.size();
+    const std::size_t width = model.policies.size() * C * model.layout.size();
+
+    // Persons stopped at least once, per cell: an exact binomial draw over the cell's
+    // population, so no memory or time is spent on the population that is never stopped.
+    std::vector<std::uint64_t> offsets(C + 1, 0);
+    for (std::size_t c = 0; c < C; ++c) {
+        UniformStream u(key, c, Purpose::PersonsInCell, 0);
+        const auto n = model.p_stopped[c] > 0 ? binomial(model.cells.population(c), model.p_stopped[c], u) : 0;
+        offsets[c + 1] = offsets[c] + static_cast<std::uint64_t>(n);
+    }
+
+    auto body = [&](std::uint64_t begin, std::uint64_t end, std::vector<std::uint64_t>& tally) {
+        std::size_t cell = static_cast<std::size_t>(std::upper_bound(offsets.begin(), offsets.end(), begin) -
+                                                    offsets.begin()) - 1;
+        for (std::uint64_t i = begin; i < end; ++i) {
+            while (i >= offsets[cell + 1]) ++cell;
+            model.simulate_person(key, cell, i - offsets[cell], tally.data());
+        }
+    };
+
+    const std::uint64_t persons = offsets.back();
+    if (!parallel) {
+        std::vector<std::uint64_t> tally(width, 0);
+        body(0, persons, tally);
+        return tally;
+    }
+    // Integer tallies make the reduction exact, so the partitioner's thread-dependent split
+    // cannot change a bit of the result.
+    const std::size_t grain = plan_.grain > 0 ? plan_.grain : 512;
+    return tbb::parallel_reduce(
+        tbb::blocked_range<std::uint64_t>(0, persons, grain), std::vector<std::uint64_t>(width, 0),
+        [&](const tbb::blocked_range<std::uint64_t>& r, std::vector<std::uint64_t> tally) {
+            body(r.begin(), r.end(), tally);
+            return tally;
+        },
+        [](std::vector<std::uint64_t> a, const std::vector<std::uint64_t>& b) {
+            for (std::size_t i = 0; i < a.size(); ++i) a[i] += b[i];
+            return a;
+        });
+}
+
+Results Engine::run(const ProgressCallback& progress) const {
+    const auto start = std::chrono::steady_clock::now();
+    std::optional<tbb::global_control> limit;
+    if (plan_.threads > 0) limit.emplace(tbb::global_control::max_allowed_parallelism, plan_.threads);
+
+    Results results{plan_, model_->layout, {}, {}, 0, 0};
+    const std::size_t C = model_->cells.size();
+    for (std::size_t c = 0; c < C; ++c) results.cell_population.push_back(model_->cells.population(c));
+    const std::size_t width = plan_.policies.size() * C * model_->layout.size();
+    const auto R = static_cast<std::size_t>(plan_.replications);
+    results.counts.assign(R * width, 0);
+    results.threads_used =
+        static_cast<int>(tbb::global_control::active_value(tbb::global_control::max_allowed_parallelism));
+
+    std::atomic<std::int64_t> finished{0};
+    std::mutex progress_mutex;
+    tbb::parallel_for(tbb::blocked_range<std::size_t>(0, R, 1), [&](const tbb::blocked_range<std::size_t>& r) {
+        for (std::size_t rep = r.begin(); rep < r.end(); ++rep) {
+            const auto tally = run_replication(static_cast<std::int64_t>(rep), true);
+            std::copy(tally.begin(), tally.end(), results.counts.begin() + static_cast<std::ptrdiff_t>(rep * width));
+            const auto done = ++finished;
+            if (progress) {
+                const std::lock_guard lock(progress_mutex);
+                progress(done, static_cast<std::int64_t>(R));
+            }
+        }
+    });
+    results.wall_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    return results;
+}
+
+std::uint64_t Results::total_stops() const noexcept {
+    std::uint64_t total = 0;
+    const auto reps = static_cast<std::size_t>(plan.replications);
+    for (std::size_t rep = 0; rep < reps; ++rep)
+        for (std::size_t c = 0; c < cells(); ++c) total += row(rep, 0, c)[MetricLayout::STOPS];
+    return total;
+}
+
+}  // namespace stopscan

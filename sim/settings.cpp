@@ -1,0 +1,193 @@
+#include "stopscan/settings.hpp"
+
+#include <algorithm>
+#include <boost/program_options.hpp>
+#include <fstream>
+#include <sstream>
+#include <sys/stat.h>
+
+#include "stopscan/error.hpp"
+
+namespace po = boost::program_options;
+
+namespace stopscan {
+
+std::string_view trim(std::string_view text) {
+    const auto first = text.find_first_not_of(" \t");
+    if (first == std::string_view::npos) return {};
+    const auto last = text.find_last_not_of(" \t");
+    return text.substr(first, last - first + 1);
+}
+
+std::vector<std::string> split_list(std::string_view text) {
+    std::vector<std::string> out;
+    if (trim(text).empty()) return out;
+    std::size_t start = 0;
+    while (true) {
+        const auto comma = text.find(',', start);
+        out.emplace_back(trim(text.substr(start, comma - start)));
+        if (comma == std::string_view::npos) break;
+        start = comma + 1;
+    }
+    return out;
+}
+
+std::size_t edit_distance(std::string_view a, std::string_view b) {
+    std::vector<std::size_t> row(b.size() + 1);
+    for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
+    for (std::size_t i = 1; i <= a.size(); ++i) {
+        std::size_t diagonal = row[0];
+        row[0] = i;
+        for (std::size_t j = 1; j <= b.size(); ++j) {
+            const std::size_t above = row[j];
+            row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
+            diagonal = above;
+        }
+    }
+    return row[b.size()];
+}
+
+std::optional<std::string> nearest(std::string_view word, const std::vector<std::string>& candidates) {
+    std::optional<std::string> best;
+    std::size_t best_distance = 0;
+    for (const auto& c : candidates) {
+        const auto d = edit_distance(word, c);
+        if (!best || d < best_distance) {
+            best = c;
+            best_distance = d;
+        }
+    }
+    // A suggestion that rewrites more than about a third of the word is noise, not help.
+    if (best && best_distance * 3 > std::max<std::size_t>(word.size(), 3)) return std::nullopt;
+    return best;
+}
+
+namespace {
+
+// Editors save BOMs and CRLF line endings; Program_options would take "\r" and "\xEF\xBB\xBF"
+// as part of keys and values, so normalise first.
+std::string normalise_text(std::string_view text) {
+    if (text.substr(0, 3) == "\xEF\xBB\xBF") text.remove_prefix(3);
+    std::string out;
+    out.reserve(text.size());
+    for (std::size_t i = 0; i < text.size(); ++i) {
+        if (text[i] == '\r' && (i + 1 == text.size() || text[i + 1] == '\n')) continue;
+        out.push_back(text[i]);
+    }
+    return out;
+}
+
+// Program_options reports a bad line without its number; find the number ourselves so the
+// message can point at it, and say what a line may look like.
+void check_line_syntax(const std::string& text, const std::string& source) {
+    std::istringstream lines(text);
+    std::string line;
+    int number = 0;
+    while (std::getline(lines, line)) {
+        ++number;
+        if (line.find('\0') != std::string::npos)
+            throw InputError(source + ":" + std::to_string(number),
+                             "binary data: a scenario must be a text file");
+        const std::string uncommented = line.substr(0, line.find('#'));
+        const auto body = trim(uncommented);
+        if (body.empty()) continue;
+        if (body.front() == '[') {
+            if (body.back() != ']' || body.size() < 3)
+                throw InputError(source + ":" + std::to_string(number),
+                                 "malformed section header '" + std::string(body) +
+                                     "': write [section]");
+            continue;
+        }
+        const auto eq = body.find('=');
+        if (eq == std::string_view::npos || trim(body.substr(0, eq)).empty())
+            throw InputError(source + ":" + std::to_string(number),
+                             "'" + std::string(body) + "' is not a 'key = value' line or a [section] header");
+    }
+}
+
+// Maps each full key to the line it is on, following [section] headers as Program_options does.
+std::map<std::string, int> key_lines(const std::string& text) {
+    std::map<std::string, int> lines_of;
+    std::istringstream lines(text);
+    std::string line;
+    std::string section;
+    int number = 0;
+    while (std::getline(lines, line)) {
+        ++number;
+        const std::string uncommented = line.substr(0, line.find('#'));
+        const auto body = trim(uncommented);
+        if (body.empty()) continue;
+        if (body.front() == '[') {
+            section = std::string(trim(body.substr(1, body.size() - 2)));
+            continue;
+        }
+        const auto key = std::string(trim(body.substr(0, body.find('='))));
+        lines_of.emplace(section.empty() ? key : section + "." + key, number);
+    }
+    return lines_of;
+}
+
+}  // namespace
+
+Settings Settings::parse_ini(std::string_view raw_text, const std::string& file) {
+    Settings settings;
+    settings.source_ = file;
+    const std::string source = file.empty() ? "default scenario" : file;
+    settings.text_ = std::string(raw_text);
+    const std::string text = normalise_text(raw_text);
+    check_line_syntax(text, source);
+    const auto lines_of = key_lines(text);
+
+    std::istringstream in(text);
+    po::options_description no_declared_options;  // the schema is checked by Scenario
+    po::parsed_options parsed(&no_declared_options);
+    try {
+        parsed = po::parse_config_file(in, no_declared_options, /*allow_unregistered=*/true);
+    } catch (const po::error& e) {
+        throw InputError(source, e.what());
+    }
+    for (const auto& option : parsed.options) {
+        const auto line = lines_of.count(option.string_key) ? lines_of.at(option.string_key) : 0;
+        const std::string origin = source + (line > 0 ? ":" + std::to_string(line) : "");
+        const std::string value = option.value.empty() ? "" : std::string(trim(option.value.front()));
+        auto [it, inserted] = settings.values_.emplace(option.string_key, Setting{value, origin});
+        if (!inserted)
+            throw InputError(origin, option.string_key, value,
+                             "key given twice (first at " + it->second.origin + "): give it once");
+    }
+    return settings;
+}
+
+Settings Settings::read_ini_file(const std::string& path) {
+    struct stat info {};
+    if (::stat(path.c_str(), &info) != 0)
+        throw InputError(path, "cannot read the scenario file: no such file");
+    if (S_ISDIR(info.st_mode))
+        throw InputError(path, "is a directory: give a scenario .ini file");
+    // A scenario is a few kilobytes; refuse anything that could only be a mistake.
+    constexpr off_t MAX_BYTES = 16 * 1024 * 1024;
+    if (info.st_size > MAX_BYTES)
+        throw InputError(path, "file is " + std::to_string(info.st_size) +
+                                   " bytes: a scenario may be at most 16 MiB");
+    std::ifstream file(path, std::ios::binary);
+    if (!file) throw InputError(path, "cannot read the scenario file: permission denied");
+    std::ostringstream content;
+    content << file.rdbuf();
+    return parse_ini(content.str(), path);
+}
+
+void Settings::apply_override(const std::string& assignment) {
+    const auto eq = assignment.find('=');
+    const auto key = eq == std::string::npos ? std::string_view{} : trim(std::string_view(assignment).substr(0, eq));
+    if (key.empty())
+        throw InputError("--set", "'" + assignment + "' is not of the form section.key=value");
+    const auto value = trim(std::string_view(assignment).substr(eq + 1));
+    values_[std::string(key)] = Setting{std::string(value), "--set"};
+}
+
+const Setting* Settings::find(const std::string& key) const {
+    const auto it = values_.find(key);
+    return it == values_.end() ? nullptr : &it->second;
+}
+
+}  // namespace stopscan

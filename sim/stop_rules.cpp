@@ -1,0 +1,92 @@
+#include "stopscan/stop_rules.hpp"
+
+namespace stopscan {
+
+namespace {
+
+enum class Phase { street, custody };
+
+struct ActionState {
+    bool arrested = false;
+    bool referred = false;
+    bool wrongful = false;
+};
+
+void count_wrongful(std::uint64_t* row, const MetricLayout& layout, std::size_t d, Hit hit,
+                    MetricLayout::Fixed metric) {
+    ++row[metric];
+    ++row[MetricLayout::WRONGFUL_OUTCOMES];
+    ++row[layout.at(d, hit == Hit::false_match ? MetricLayout::WRONGFUL_BY_FALSE_MATCH
+                                               : MetricLayout::WRONGFUL_BY_RECORD_ERROR)];
+}
+
+void search(const Policy& policy, const StopFacts& stop, const MetricLayout& layout, std::uint64_t* row,
+            std::size_t d, ActionState& state) {
+    const DatabaseRule& rule = policy.rules[d];
+    const SearchResult& result = stop.results[d];
+    const PersonRecord& person = stop.records[d];
+    ++row[layout.at(d, MetricLayout::SEARCHES)];
+    switch (result.hit) {
+        case Hit::none: return;
+        case Hit::own_record:
+            ++row[layout.at(d, MetricLayout::TRUE_MATCHES)];
+            if (result.inaccurate) ++row[layout.at(d, MetricLayout::RECORD_ERROR_HITS)];
+            break;
+        case Hit::wrong_link: ++row[layout.at(d, MetricLayout::RECORD_ERROR_HITS)]; break;
+        case Hit::false_match: ++row[layout.at(d, MetricLayout::FALSE_MATCHES)]; break;
+    }
+    if (rule.display == Display::none) return;
+    // "flag-only" reveals nothing about a record that carries no flag, so only a shown
+    // flag discloses status; "full" discloses every returned record.
+    if (stop.roles[d] == DatabaseRole::immigration && (rule.display == Display::full || result.flag)) {
+        ++row[MetricLayout::STATUS_DISCLOSURES];
+        if (!person.truth) ++row[MetricLayout::LAWFUL_STATUS_DISCLOSURES];
+    }
+    if (!result.flag) return;
+    const ActionDraws& draw = stop.draws[d];
+    const bool erroneous = result.hit == Hit::false_match || result.inaccurate;
+    if (erroneous && draw.verify < rule.verify) return;  // an independent check caught it
+    // Rightful means the person's own truth supports the action, whatever record was shown.
+    const bool wrongful = !person.truth;
+    const ActionOdds& odds = stop.odds[d];
+    if (!state.arrested && draw.arrest < odds.arrest) {
+        state.arrested = true;
+        ++row[MetricLayout::ARRESTS];
+        if (wrongful) {
+            count_wrongful(row, layout, d, result.hit, MetricLayout::WRONGFUL_ARRESTS);
+            state.wrongful = true;
+        }
+    }
+    if (!state.referred && draw.referral < odds.referral) {
+        state.referred = true;
+        ++row[MetricLayout::HO_REFERRALS];
+        if (wrongful) {
+            count_wrongful(row, layout, d, result.hit, MetricLayout::WRONGFUL_HO_REFERRALS);
+            state.wrongful = true;
+        }
+        if (draw.detention < odds.detention) {
+            ++row[MetricLayout::DETENTIONS];
+            if (wrongful) count_wrongful(row, layout, d, result.hit, MetricLayout::WRONGFUL_DETENTIONS);
+        }
+    }
+}
+
+}  // namespace
+
+bool apply_policy(const Policy& policy, const StopFacts& stop, const MetricLayout& layout,
+                  std::uint64_t* row) noexcept {
+    ActionState state;
+    // Street searches first, in database order; custody searches happen only after an
+    // arrest on the street (MODEL.md §6: "searched only in custody after an arrest").
+    for (const Phase phase : {Phase::street, Phase::custody}) {
+        for (std::size_t d = 0; d < stop.databases; ++d) {
+            const Access access = policy.rules[d].access;
+            const bool searched = phase == Phase::street ? access == Access::street
+                                                         : access == Access::custody && state.arrested;
+            if (searched) search(policy, stop, layout, row, d, state);
+        }
+    }
+    return state.wrongful;
+}
+
+}  // namespace stopscan

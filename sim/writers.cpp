@@ -1,0 +1,297 @@
+#include "stopscan/writers.hpp"
+
+#include <charconv>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <iomanip>
+#include <map>
+#include <openssl/evp.h>
+#include <sstream>
+#include <unistd.h>
+
+#include "stopscan/build_info.hpp"
+#include "stopscan/error.hpp"
+
+namespace stopscan {
+
+namespace {
+
+std::string csv_field(const std::string& text) {
+    if (text.find_first_of(",\"\n") == std::string::npos) return text;
+    std::string out = "\"";
+    for (const char c : text) out += c == '"' ? std::string("\"\"") : std::string(1, c);
+    return out + "\"";
+}
+
+std::string csv_value(const std::optional<double>& v) { return v ? format_value(*v) : "NA"; }
+
+std::string json_string(const std::string& text) {
+    std::string out = "\"";
+    for (const char c : text) {
+        switch (c) {
+            case '"': out += "\\\""; break;
+            case '\\': out += "\\\\"; break;
+            case '\n': out += "\\n"; break;
+            case '\t': out += "\\t"; break;
+            case '\r': out += "\\r"; break;
+            default:
+                if (static_cast<unsigned char>(c) < 0x20) {
+                    char buffer[8];
+                    std::snprintf(buffer, sizeof buffer, "\\u%04x", c);
+                    out += buffer;
+                } else {
+                    out += c;
+                }
+        }
+    }
+    return out + "\"";
+}
+
+// JSON has no infinity: write it as a string so the file stays valid JSON.
+std::string json_value(const std::optional<double>& v) {
+    if (!v) return "null";
+    if (std::isinf(*v)) return *v > 0 ? "\"inf\"" : "\"-inf\"";
+    return format_value(*v);
+}
+
+// Display with about three significant digits, without exponents for everyday magnitudes.
+std::string display(const std::optional<double>& v) {
+    if (!v) return "NA";
+    if (std::isinf(*v)) return *v > 0 ? "inf" : "-inf";
+    const double a = std::abs(*v);
+    char buffer[32];
+    if (a >= 1e6 || (a > 0 && a < 1e-3)) std::snprintf(buffer, sizeof buffer, "%.2e", *v);
+    else if (a >= 100) std::snprintf(buffer, sizeof buffer, "%.0f", *v);
+    else if (a >= 10) std::snprintf(buffer, sizeof buffer, "%.1f", *v);
+    else if (a >= 1) std::snprintf(buffer, sizeof buffer, "%.2f", *v);
+    else std::snprintf(buffer, sizeof buffer, "%.3f", *v);
+    return buffer;
+}
+
+std::string display_interval(const Estimate& e) {
+    return display(e.estimate) + " [" + display(e.lo95) + ", " + display(e.hi95) + "]";
+}
+
+std::string pad(const std::string& text, std::size_t width) {
+    return text.size() >= width ? text + " " : text + std::string(width - text.size(), ' ');
+}
+
+}  // namespace
+
+std::string format_value(double value) {
+    if (std::isnan(value)) throw InternalError("a NaN reached an output writer");
+    if (std::isinf(value)) return value > 0 ? "inf" : "-inf";
+    if (value == 0) return "0";  // no "-0"
+    char buffer[32];
+    const auto r = std::to_chars(buffer, buffer + sizeof buffer, value);
+    return std::string(buffer, r.ptr);
+}
+
+std::string summary_csv(const Summary& summary) {
+    std::ostringstream out;
+    out << "policy,dimension,category,metric,estimate,lo95,hi95,replications\n";
+    for (const auto& r : summary.rows)
+        out << csv_field(r.policy) << ',' << csv_field(r.dimension) << ',' << csv_field(r.category) << ','
+            << csv_field(r.metric) << ',' << csv_value(r.value.estimate) << ',' << csv_value(r.value.lo95) << ','
+            << csv_value(r.value.hi95) << ',' << r.value.replications << '\n';
+    return out.str();
+}
+
+std::string effects_csv(const Summary& summary) {
+    std::ostringstream out;
+    out << "policy,baseline,dimension,category,metric,delta,lo95,hi95,relative_change,replications\n";
+    for (const auto& r : summary.effects)
+        out << csv_field(r.policy) << ',' << csv_field(r.baseline) << ',' << csv_field(r.dimension) << ','
+            << csv_field(r.category) << ',' << csv_field(r.metric) << ',' << csv_value(r.delta.estimate) << ','
+            << csv_value(r.delta.lo95) << ',' << csv_value(r.delta.hi95) << ',' << csv_value(r.relative_change)
+            << ',' << r.delta.replications << '\n';
+    return out.str();
+}
+
+std::string results_json(const Results& results, const Summary& summary) {
+    // policy → dimension → category → metric → {estimate, lo95, hi95, replications}
+    using Metrics = std::vector<std::pair<std::string, std::string>>;
+    std::map<std::string, std::map<std::string, std::map<std::string, Metrics>>> tree;
+    std::vector<std::string> policy_order;
+    for (const auto& r : summary.rows) {
+        if (!tree.count(r.policy)) policy_order.push_back(r.policy);
+        tree[r.policy][r.dimension][r.category].emplace_back(
+            r.metric, "{\"estimate\": " + json_value(r.value.estimate) + ", \"lo95\": " + json_value(r.value.lo95) +
+                          ", \"hi95\": " + json_value(r.value.hi95) +
+                          ", \"replications\": " + std::to_string(r.value.replications) + "}");
+    }
+    std::ostringstream out;
+    const Scenario& s = *results.plan.scenario;
+    out << "{\n  \"scenario\": " << json_string(s.name) << ",\n  \"period\": " << json_string(s.period)
+        << ",\n  \"seed\": " << results.plan.seed << ",\n  \"replications\": " << results.plan.replications
+        << ",\n  \"baseline\": " << json_string(s.policies[results.plan.policies[results.plan.baseline]].name)
+        << ",\n  \"policies\": {";
+    bool first_policy = true;
+    for (const auto& policy : policy_order) {
+        out << (first_policy ? "\n" : ",\n") << "    " << json_string(policy) << ": {";
+        first_policy = false;
+        bool first_dim = true;
+        for (const auto& [dimension, categories] : tree[policy]) {
+            out << (first_dim ? "\n" : ",\n") << "      " << json_string(dimension) << ": {";
+            first_dim = false;
+            bool first_cat = true;
+            for (const auto& [category, metrics] : categories) {
+                out << (first_cat ? "\n" : ",\n") << "        " << json_string(category) << ": {";
+                first_cat = false;
+                for (std::size_t i = 0; i < metrics.size(); ++i)
+                    out << (i ? ",\n" : "\n") << "          " << json_string(metrics[i].first) << ": "
+                        << metrics[i].second;
+                out << "\n        }";
+            }
+            out << "\n      }";
+        }
+        out << "\n    }";
+    }
+    out << "\n  },\n  \"effects\": [";
+    for (std::size_t i = 0; i < summary.effects.size(); ++i) {
+        const auto& e = summary.effects[i];
+        out << (i ? ",\n" : "\n") << "    {\"policy\": " << json_string(e.policy)
+            << ", \"baseline\": " << json_string(e.baseline) << ", \"dimension\": " << json_string(e.dimension)
+            << ", \"category\": " << json_string(e.category) << ", \"metric\": " << json_string(e.metric)
+            << ", \"delta\": " << json_value(e.delta.estimate) << ", \"lo95\": " << json_value(e.delta.lo95)
+            << ", \"hi95\": " << json_value(e.delta.hi95)
+            << ", \"relative_change\": " << json_value(e.relative_change)
+            << ", \"replications\": " << e.delta.replications << "}";
+    }
+    out << "\n  ]\n}\n";
+    return out.str();
+}
+
+std::string sha256_hex(const std::string& bytes) {
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int length = 0;
+    if (EVP_Digest(bytes.data(), bytes.size(), digest, &length, EVP_sha256(), nullptr) != 1)
+        throw InternalError("SHA-256 failed");
+    std::ostringstream out;
+    for (unsigned int i = 0; i < length; ++i) out << std::hex << std::setw(2) << std::setfill('0') << int(digest[i]);
+    return out.str();
+}
+
+std::string manifest_json(const Results& results, const Provenance& provenance) {
+    const Scenario& s = *results.plan.scenario;
+    const auto stops = results.total_stops();
+    std::ostringstream out;
+    out << "{\n  \"stopscan_version\": " << json_string(STOPSCAN_VERSION)
+        << ",\n  \"git_commit\": " << json_string(STOPSCAN_GIT_COMMIT)
+        << ",\n  \"build_type\": " << json_string(STOPSCAN_BUILD_TYPE)
+        << ",\n  \"command_line\": " << json_string(provenance.command_line)
+        << ",\n  \"scenario_name\": " << json_string(s.name)
+        << ",\n  \"scenario_file\": " << json_string(provenance.scenario_path.empty() ? "(embedded default)" : provenance.scenario_path)
+        << ",\n  \"scenario_sha256\": " << json_string(sha256_hex(s.settings.text()))
+        << ",\n  \"seed\": " << results.plan.seed << ",\n  \"replications\": " << results.plan.replications
+        << ",\n  \"threads\": " << results.threads_used << ",\n  \"policies\": [";
+    for (std::size_t p = 0; p < results.plan.policies.size(); ++p)
+        out << (p ? ", " : "") << json_string(s.policies[results.plan.policies[p]].name);
+    out << "],\n  \"baseline\": " << json_string(s.policies[results.plan.policies[results.plan.baseline]].name)
+        << ",\n  \"stops_simulated\": " << stops << ",\n  \"wall_seconds\": " << format_value(results.wall_seconds)
+        << ",\n  \"stops_per_second\": "
+        << format_value(results.wall_seconds > 0 ? std::round(static_cast<double>(stops) / results.wall_seconds) : 0)
+        << ",\n  \"effective_configuration\": {";
+    bool first = true;
+    for (const auto& [key, setting] : s.settings.all()) {
+        out << (first ? "\n" : ",\n") << "    " << json_string(key) << ": {\"value\": " << json_string(setting.value)
+            << ", \"from\": " << json_string(setting.origin) << "}";
+        first = false;
+    }
+    out << "\n  }\n}\n";
+    return out.str();
+}
+
+void write_file_atomically(const std::string& path, const std::string& content) {
+    const auto slash = path.find_last_of('/');
+    const std::string temporary = (slash == std::string::npos ? std::string() : path.substr(0, slash + 1)) + "." +
+                                  path.substr(slash == std::string::npos ? 0 : slash + 1) + ".tmp";
+    {
+        std::ofstream file(temporary, std::ios::binary | std::ios::trunc);
+        file << content;
+        file.flush();
+        if (!file) {
+            std::remove(temporary.c_str());
+            throw InternalError("cannot write " + path);
+        }
+    }
+    if (std::rename(temporary.c_str(), path.c_str()) != 0) {
+        std::remove(temporary.c_str());
+        throw InternalError("cannot rename " + temporary + " to " + path);
+    }
+}
+
+void write_outputs(const std::string& directory, const Results& results, const Summary& summary,
+                   const Provenance& provenance) {
+    // Everything is formatted before the first file is written, so a formatting failure
+    // leaves no partial set of outputs behind.
+    const std::vector<std::pair<std::string, std::string>> files = {
+        {"summary.csv", summary_csv(summary)},
+        {"effects.csv", effects_csv(summary)},
+        {"results.json", results_json(results, summary)},
+        {"manifest.json", manifest_json(results, provenance)},
+    };
+    for (const auto& [name, content] : files) write_file_atomically(directory + "/" + name, content);
+}
+
+void print_exposure_table(std::ostream& out, const Results& results, const Summary& summary) {
+    const Scenario& s = *results.plan.scenario;
+    std::vector<std::string> policies;
+    for (const auto p : results.plan.policies) policies.push_back(s.policies[p].name);
+    const std::string baseline = policies[results.plan.baseline];
+    std::vector<std::pair<std::string, std::string>> groups = {{"all", "all"}};
+    for (const auto& d : s.dimensions)
+        for (const auto& c : d.categories) groups.emplace_back(d.name, c);
+    constexpr std::size_t LABEL = 28;
+    constexpr std::size_t COLUMN = 24;
+    auto label = [](const std::pair<std::string, std::string>& g) {
+        return g.first == "all" ? std::string("everyone") : g.first + " " + g.second;
+    };
+
+    out << "\nWrongful outcomes per 100,000 people over " << s.period
+        << " (mean [95% interval] across " << results.plan.replications << " replications)\n";
+    out << pad("group", LABEL);
+    for (const auto& p : policies) out << pad(p, COLUMN);
+    out << '\n';
+    for (const auto& g : groups) {
+        out << pad(label(g), LABEL);
+        for (const auto& p : policies) {
+            const auto* row = summary.find(p, g.first, g.second, "exposure_per_100k");
+            out << pad(row ? display_interval(row->value) : "NA", COLUMN);
+        }
+        out << '\n';
+    }
+    if (policies.size() > 1) {
+        out << "\nChange against " << baseline << ", per 100,000 people (paired 95% interval)\n";
+        out << pad("group", LABEL);
+        for (const auto& p : policies)
+            if (p != baseline) out << pad(p, COLUMN);
+        out << '\n';
+        for (const auto& g : groups) {
+            out << pad(label(g), LABEL);
+            for (const auto& p : policies) {
+                if (p == baseline) continue;
+                const auto* row = summary.find_effect(p, g.first, g.second, "exposure_per_100k");
+                out << pad(row ? display_interval(row->delta) : "NA", COLUMN);
+            }
+            out << '\n';
+        }
+    }
+    out << "\nWrongful outcomes by cause, everyone (count over " << s.period << ", mean [95% interval])\n";
+    out << pad("cause", LABEL);
+    for (const auto& p : policies) out << pad(p, COLUMN);
+    out << '\n';
+    for (const auto& db : s.databases)
+        for (const auto& [metric, what] : {std::pair<std::string, std::string>{"wrongful_by_false_match.", "false match"},
+                                           {"wrongful_by_record_error.", "record error"}}) {
+            out << pad(db.name + " " + what, LABEL);
+            for (const auto& p : policies) {
+                const auto* row = summary.find(p, "all", "all", metric + db.name);
+                out << pad(row ? display_interval(row->value) : "NA", COLUMN);
+            }
+            out << '\n';
+        }
+}
+
+}  // namespace stopscan
