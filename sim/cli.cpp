@@ -48,9 +48,10 @@ std::int64_t parse_integer(const std::string& flag, const std::string& value, st
     const auto* end = value.data() + value.size();
     const auto r = std::from_chars(value.data(), end, v);
     const std::string allowed = "must be a whole number in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]";
-    if (value.empty() || r.ec != std::errc() || r.ptr != end)
+    const bool too_big = r.ec == std::errc::result_out_of_range && r.ptr == end;
+    if (!too_big && (value.empty() || r.ec != std::errc() || r.ptr != end))
         throw InputError("command line", flag, value, "not a whole number: " + allowed);
-    if (v < lo || v > hi) throw InputError("command line", flag, value, "out of range: " + allowed);
+    if (too_big || v < lo || v > hi) throw InputError("command line", flag, value, "out of range: " + allowed);
     return v;
 }
 
@@ -81,7 +82,13 @@ struct ScenarioChoice {
 
 ScenarioChoice load(const po::variables_map& vm) {
     ScenarioChoice choice;
-    if (vm.count("scenario")) choice.path = vm["scenario"].as<std::string>();
+    if (vm.count("scenario")) {
+        const auto& files = vm["scenario"].as<std::vector<std::string>>();
+        if (files.size() > 1)
+            throw InputError("command line", "unexpected argument '" + files[1] +
+                                                 "': give at most one SCENARIO.ini (see --help)");
+        choice.path = files.front();
+    }
     Settings settings = choice.path.empty() ? Settings::parse_ini(default_scenario_text(), "")
                                             : Settings::read_ini_file(choice.path);
     if (vm.count("set"))
@@ -120,10 +127,10 @@ int command_run(const std::vector<std::string>& args, std::ostream& out, std::os
         "baseline", po::value<std::string>(), "policy the others are compared with (default: dual-search)")(
         "out,o", po::value<std::string>()->default_value("out"), "output directory")(
         "force", "overwrite outputs in a non-empty --out")("quiet,q", "print nothing but errors")(
-        "scenario", po::value<std::string>(), "scenario file (positional)");
+        "scenario", po::value<std::vector<std::string>>(), "scenario file (positional)");
     options.add(scenario_options());
     po::positional_options_description positional;
-    positional.add("scenario", 1);
+    positional.add("scenario", -1);
     const auto vm = parse(args, options, positional);
     if (vm.count("help")) {
         out << "Simulate stops, searches and officer actions under each policy.\n\n" << options << '\n';
@@ -190,10 +197,10 @@ int command_run(const std::vector<std::string>& args, std::ostream& out, std::os
 int command_validate(const std::vector<std::string>& args, std::ostream& out) {
     po::options_description options("stopscan validate [SCENARIO.ini] [options]");
     options.add_options()("help,h", "show this help")("print-cells", "print the resolved per-cell table")(
-        "scenario", po::value<std::string>(), "scenario file (positional)");
+        "scenario", po::value<std::vector<std::string>>(), "scenario file (positional)");
     options.add(scenario_options());
     po::positional_options_description positional;
-    positional.add("scenario", 1);
+    positional.add("scenario", -1);
     const auto vm = parse(args, options, positional);
     if (vm.count("help")) {
         out << "Check a scenario file and show what it resolves to.\n\n" << options << '\n';
@@ -230,9 +237,13 @@ int command_validate(const std::vector<std::string>& args, std::ostream& out) {
 }
 
 int dispatch(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
-    if (args.size() < 2 || args[1] == "--help" || args[1] == "-h" || args[1] == "help") {
+    if (args.size() < 2) {
+        err << USAGE;
+        throw InputError("command line", "no command given: commands are run, validate (see stopscan --help)");
+    }
+    if (args[1] == "--help" || args[1] == "-h" || args[1] == "help") {
         out << USAGE;
-        return args.size() < 2 ? EXIT_BAD_INPUT : EXIT_OK;
+        return EXIT_OK;
     }
     if (args[1] == "--version") {
         out << "stopscan " << STOPSCAN_VERSION << " (commit " << STOPSCAN_GIT_COMMIT << ", " << STOPSCAN_BUILD_TYPE

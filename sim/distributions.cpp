@@ -4,12 +4,14 @@
 // distributions.c, BSD-3-Clause): sequential-search inversion when n*min(p, 1-p) <= 30,
 // otherwise BTPE of V. Kachitvichyanukul and B. W. Schmeiser, "Binomial random variate
 // generation", Communications of the ACM 31(2):216-222, 1988 (doi:10.1145/42372.42381).
-// Two deliberate departures from that numpy source, both argued where they occur:
+// Deliberate departures from that numpy source, each argued where it occurs:
 //  - the inversion's fixed cap of np + 10*sqrt(np*q + 1) is replaced by a rigorous tail
 //    bound, so the draw is not truncated (numpy's cap drops ~2e-14 of the mass at np ~ 1);
 //  - BTPE step 5.3 uses the corrected Stirling terms (numpy PR #31238, 2026): the paper
 //    adds all four corrections where two must be subtracted, and numpy's leading
-//    coefficient 13680 is a digit swap of 13860 = 166320/12.
+//    coefficient 13680 is a digit swap of 13860 = 166320/12;
+//  - BTPE forms candidates as offsets from the mode and step 5.3 uses log1p, so that
+//    rounding does not grow with n (it would reach O(1) at n ~ 2^53).
 #include "stopscan/distributions.hpp"
 
 #include <algorithm>
@@ -111,46 +113,50 @@ std::int64_t binomial_btpe(std::int64_t n, double r, UniformStream& u) {
     const double s = r / q;
     const double as = s * (nd + 1.0);
 
+    // Steps 1-4 place a candidate y = floor(x) with x near xm = M + 1/2. The paper (and
+    // numpy) form x in absolute terms, whose rounding (ulp(M) ~ M * 1.1e-16) moves
+    // floor(x) with probability ~M * 1e-16 per draw; here x - M is formed instead and
+    // y = M + floor(x - M), which is the same in exact arithmetic and rounds only at the
+    // scale of p1 ~ 2.2 sqrt(npq).
     for (int trial = 0; trial < MAX_TRIALS; ++trial) {
         // Step 1: the triangular region is accepted outright.
         const double uu = u.next() * p4;
         double v = u.next();
         if (uu <= p1) {
-            return static_cast<std::int64_t>(std::floor(xm - p1 * v + uu));
+            return m + static_cast<std::int64_t>(std::floor(0.5 - p1 * v + uu));
         }
-        std::int64_t y = 0;
+        double dy = 0.0;  // y - M
         if (uu <= p2) {
-            // Step 2: parallelograms.
-            const double x = xl + (uu - p1) / c;
-            v = v * c + 1.0 - std::fabs(md - x + 0.5) / p1;
+            // Step 2: parallelograms; dx = x - M with x = xl + (uu - p1)/c.
+            const double dx = 0.5 - p1 + (uu - p1) / c;
+            v = v * c + 1.0 - std::fabs(0.5 - dx) / p1;
             if (v > 1.0) {
                 continue;
             }
-            y = static_cast<std::int64_t>(std::floor(x));
+            dy = std::floor(dx);
         } else if (uu <= p3) {
-            // Step 3: left exponential tail. v = 0 is rejected before the cast (numpy casts
-            // -inf first, which is undefined behaviour in C++).
+            // Step 3: left exponential tail, x = xl + ln(v)/laml. v = 0 is rejected before
+            // any cast (numpy casts -inf first, which is undefined behaviour in C++).
             if (v == 0.0) {
                 continue;
             }
-            const double yd = std::floor(xl + std::log(v) / laml);
-            if (yd < 0.0) {
+            dy = std::floor(0.5 - p1 + std::log(v) / laml);
+            if (dy < -md) {  // y < 0
                 continue;
             }
-            y = static_cast<std::int64_t>(yd);
             v = v * (uu - p2) * laml;
         } else {
-            // Step 4: right exponential tail.
+            // Step 4: right exponential tail, x = xr - ln(v)/lamr.
             if (v == 0.0) {
                 continue;
             }
-            const double yd = std::floor(xr - std::log(v) / lamr);
-            if (yd > nd) {
+            dy = std::floor(0.5 + p1 - std::log(v) / lamr);
+            if (dy > nd - md) {  // y > n
                 continue;
             }
-            y = static_cast<std::int64_t>(yd);
             v = v * (uu - p3) * lamr;
         }
+        const std::int64_t y = m + static_cast<std::int64_t>(dy);
 
         // Step 5: accept y if v <= f(y)/f(M).
         const std::int64_t k = y > m ? y - m : m - y;
@@ -188,12 +194,16 @@ std::int64_t binomial_btpe(std::int64_t n, double r, UniformStream& u) {
         // ln x! = (x + 1/2) ln(x + 1) - (x + 1) + ln(2 pi)/2 + S(x + 1), the ratio
         // M!(n - M)! / (y!(n - y)!) (p/q)^(y - M) gives the terms below plus
         // S(f1) + S(z) - S(x1) - S(w): KS88 print all four with '+' (numpy PR #31238).
+        // ln(f1/x1) and ln(z/w) are taken as log1p((M - y)/x1) and log1p((y - M)/w): the
+        // paper's ln of a ratio near 1, multiplied by xm ~ n*p, loses ~n*p*1e-16 in the
+        // bound (3e-9 at n = 6e7, 0.5 at n = 2^53); log1p keeps the error ~|y - M|*1e-16.
         const double yd = static_cast<double>(y);
         const double x1 = yd + 1.0;
         const double f1 = md + 1.0;
-        const double z = nd + 1.0 - md;
+        const double z = nd - md + 1.0;
         const double w = nd - yd + 1.0;
-        const double bound = xm * std::log(f1 / x1) + (nd - md + 0.5) * std::log(z / w) +
+        const double bound = xm * std::log1p((md - yd) / x1) +
+                             (nd - md + 0.5) * std::log1p((yd - md) / w) +
                              (yd - md) * std::log(w * r / (x1 * q)) + stirling_tail(f1) +
                              stirling_tail(z) - stirling_tail(x1) - stirling_tail(w);
         if (alv <= bound) {
@@ -236,8 +246,9 @@ namespace {
 /// stop count needs (mu >~ 1e6, or mu/k huge); draw() then continues by recurrence.
 constexpr std::size_t MAX_TABLE = std::size_t{1} << 20;
 
-/// The table stops once the mass beyond it is below this: under the 2^-53 resolution
-/// of a uniform, so no representable u is mapped differently by stopping there.
+/// The table stops once the mass beyond it is below this, under the 2^-53 spacing of the
+/// uniforms near 1: draw() then (almost) never needs its continuation. Where the table
+/// stops changes no draw, only where it is computed.
 constexpr double TAIL_EPS = 1e-17;
 
 /// Below exp(-700) ~ 1e-304 a pmf value is kept as a logarithm (see the constructor).
@@ -269,7 +280,8 @@ TruncatedStopCount::TruncatedStopCount(double mu, double k)
     // Truncated pmf at y = 1. For huge means it underflows; it is then carried as a
     // logarithm through the recurrence until it is representable (the skipped counts
     // have probability < 1e-304 and are tabulated as 0, which draw() never returns).
-    bool in_log = log_p0 <= LOG_UNDERFLOW;
+    const bool started_in_log = log_p0 <= LOG_UNDERFLOW;
+    bool in_log = started_in_log;
     double f = 0.0;
     double log_f = 0.0;
     if (in_log) {
@@ -277,11 +289,7 @@ TruncatedStopCount::TruncatedStopCount(double mu, double k)
     } else {
         f = first * std::exp(log_p0) / p_stopped_;
     }
-
-    // Tabulate pmf and CDF with Neumaier's compensated sum, so that the CDF stays within
-    // a few ulp of the exact partial sums however long the table.
-    double sum = 0.0;
-    double comp = 0.0;
+    bool complete = false;  // the mass beyond the table is < TAIL_EPS
     for (std::size_t i = 0; i < MAX_TABLE; ++i) {
         const double y = static_cast<double>(i + 1);
         if (in_log && log_f > LOG_UNDERFLOW) {
@@ -289,11 +297,8 @@ TruncatedStopCount::TruncatedStopCount(double mu, double k)
             f = std::exp(log_f);
         }
         pmf_.push_back(f);
-        const double t = sum + f;
-        comp += std::fabs(sum) >= f ? (sum - t) + f : (f - t) + sum;
-        sum = t;
-        cdf_.push_back(sum + comp);
         if (!in_log && tail_bound(y, f) < TAIL_EPS) {
+            complete = true;
             break;
         }
         if (in_log) {
@@ -308,6 +313,29 @@ TruncatedStopCount::TruncatedStopCount(double mu, double k)
         throw std::invalid_argument("stopscan::TruncatedStopCount: mu = " + std::to_string(mu) +
                                     ", k = " + std::to_string(k) +
                                     ": mean too large to tabulate (mu must be <~ 1e6)");
+    }
+
+    // CDF by Neumaier's compensated sum, so that it stays within a few ulp of the exact
+    // partial sums however long the table. A log-domain start has summed up to ~1e5 log
+    // ratios, each rounded to ~1e-13 absolute at |log f| ~ 700, so its scale is off by up
+    // to ~1e-8: if the table is complete, it is renormalised by its own sum (the mass
+    // outside it is < 1e-17 + 1e-300). Otherwise the analytic normalisation by p_stopped
+    // is kept, as it is exact to a few ulp even where 1 - f(1) ~ 1e-12.
+    const auto neumaier = [this](double scale) {
+        double sum = 0.0;
+        double comp = 0.0;
+        cdf_.clear();
+        for (double& g : pmf_) {
+            g *= scale;
+            const double t = sum + g;
+            comp += std::fabs(sum) >= g ? (sum - t) + g : (g - t) + sum;
+            sum = t;
+            cdf_.push_back(sum + comp);
+        }
+    };
+    neumaier(1.0);
+    if (started_in_log && complete) {
+        neumaier(1.0 / cdf_.back());
     }
 }
 

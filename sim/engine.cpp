@@ -265,18 +265,22 @@ std::vector<std::uint64_t> Engine::run_replication(std::int64_t replication, boo
         return tally;
     }
     // Integer tallies make the reduction exact, so the partitioner's thread-dependent split
-    // cannot change a bit of the result.
+    // cannot change a bit of the result. The imperative form splits a body (and allocates a
+    // tally) only when work is stolen, not once per chunk.
+    struct Body {
+        const decltype(body)& run;
+        std::vector<std::uint64_t> tally;
+        Body(const decltype(body)& f, std::size_t n) : run(f), tally(n, 0) {}
+        Body(Body& other, tbb::split) : run(other.run), tally(other.tally.size(), 0) {}
+        void operator()(const tbb::blocked_range<std::uint64_t>& r) { run(r.begin(), r.end(), tally); }
+        void join(const Body& other) {
+            for (std::size_t i = 0; i < tally.size(); ++i) tally[i] += other.tally[i];
+        }
+    };
+    Body reduction(body, width);
     const std::size_t grain = plan_.grain > 0 ? plan_.grain : 512;
-    return tbb::parallel_reduce(
-        tbb::blocked_range<std::uint64_t>(0, persons, grain), std::vector<std::uint64_t>(width, 0),
-        [&](const tbb::blocked_range<std::uint64_t>& r, std::vector<std::uint64_t> tally) {
-            body(r.begin(), r.end(), tally);
-            return tally;
-        },
-        [](std::vector<std::uint64_t> a, const std::vector<std::uint64_t>& b) {
-            for (std::size_t i = 0; i < a.size(); ++i) a[i] += b[i];
-            return a;
-        });
+    tbb::parallel_reduce(tbb::blocked_range<std::uint64_t>(0, persons, grain), reduction);
+    return std::move(reduction.tally);
 }
 
 Results Engine::run(const ProgressCallback& progress) const {

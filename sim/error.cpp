@@ -6,12 +6,33 @@ namespace stopscan {
 
 namespace {
 
+// An error is one line whatever the input held: control characters are shown escaped.
+std::string one_line(const std::string& text) {
+    std::string out;
+    for (const char c : text) {
+        const auto byte = static_cast<unsigned char>(c);
+        if (c == '\n') {
+            out += "\\n";
+        } else if (c == '\r') {
+            out += "\\r";
+        } else if (byte < 0x20 || byte == 0x7f) {
+            static constexpr char HEX[] = "0123456789abcdef";
+            out += "\\x";
+            out += HEX[byte >> 4];
+            out += HEX[byte & 15];
+        } else {
+            out += c;
+        }
+    }
+    return out;
+}
+
 std::string with_key(const std::string& source, const std::string& key, const std::string& value,
                      const std::string& problem) {
     std::string line = source;
     line.append(": ").append(key);
     if (!value.empty()) line.append(" = ").append(value);
-    return line.append(": ").append(problem);
+    return one_line(line.append(": ").append(problem));
 }
 
 }  // namespace
@@ -23,6 +44,7 @@ InputError::InputError(std::string source, std::string key, std::string value,
       key_(std::move(key)) {}
 
 InputError::InputError(std::string source, std::string problem)
-    : std::runtime_error(std::string(source).append(": ").append(problem)), source_(std::move(source)) {}
+    : std::runtime_error(one_line(std::string(source).append(": ").append(problem))),
+      source_(std::move(source)) {}
 
 }  // namespace stopscan

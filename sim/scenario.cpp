@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <cstdio>
 #include <limits>
 #include <set>
 
@@ -35,10 +36,12 @@ std::string join(const std::vector<std::string>& items, const char* separator = 
     return out;
 }
 
+// Ten significant digits: enough to show the problem, without rounding noise (0.9, not
+// 0.8999999999999999).
 std::string format_number(double v) {
     char buffer[32];
-    const auto r = std::to_chars(buffer, buffer + sizeof buffer, v);
-    return std::string(buffer, r.ptr);
+    std::snprintf(buffer, sizeof buffer, "%.10g", v);
+    return buffer;
 }
 
 // Typed access to settings. Every key read must be declared by declared_keys(): the two
@@ -119,8 +122,10 @@ public:
         const auto r = std::from_chars(value.data(), end, v);
         const std::string allowed =
             "must be a whole number in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]";
-        if (value.empty() || r.ec != std::errc() || r.ptr != end) fail(key, "not a whole number: " + allowed);
-        if (v < lo || v > hi) fail(key, "out of range: " + allowed);
+        const bool too_big = r.ec == std::errc::result_out_of_range && r.ptr == end;
+        if (!too_big && (value.empty() || r.ec != std::errc() || r.ptr != end))
+            fail(key, "not a whole number: " + allowed);
+        if (too_big || v < lo || v > hi) fail(key, "out of range: " + allowed);
         return v;
     }
 
@@ -365,12 +370,18 @@ Policy read_policy(const Reader& in, const std::string& name, const std::vector<
     return policy;
 }
 
-void check_probabilities(const Reader& in, const CellTable& cells, const CellParameter& p) {
+void check_probabilities(const Reader& in, const CellTable& cells, const std::vector<Dimension>& dims,
+                         const CellParameter& p) {
     if (!p.is_probability) return;
+    // The product may have left [0, 1] because of the base or of any factor: point at a
+    // command-line override if one is involved, else at the base key.
+    std::string origin = in.origin(p.key);
+    for (const auto& dim : dims)
+        if (const auto* s = in.settings().find(p.key + "." + dim.name); s && s->origin == "--set") origin = "--set";
     for (std::size_t c = 0; c < cells.size(); ++c) {
         const double v = cells.value(p, c);
         if (v > 1.0)
-            throw InputError(in.origin(p.key), p.key, "",
+            throw InputError(origin, p.key, "",
                              "base x factors = " + format_number(v) + " for cell " + cells.label(c) +
                                  ": a probability must stay in [0, 1] after factors");
     }
@@ -427,13 +438,24 @@ std::optional<std::size_t> Scenario::find_database(const std::string& db_name) c
 
 Scenario load_scenario(const Settings& settings) {
     const auto keys = declared_keys(settings);
-    const Reader in(settings, std::set<std::string>(keys.begin(), keys.end()));
+    const std::set<std::string> declared(keys.begin(), keys.end());
+    const Reader in(settings, declared);
+
+    // A misspelt parent hides the keys it would declare (shares.<parent category>), so it is
+    // checked before the unknown-key pass blames an innocent shares line.
+    const auto dimension_names = list_or_empty(settings, "dimensions.names");
+    for (auto d = dimension_names.begin(); d != dimension_names.end(); ++d)
+        if (const auto* parent = settings.find("dimension." + *d + ".parent"))
+            if (std::find(dimension_names.begin(), d, parent->value) == d)
+                in.fail("dimension." + *d + ".parent",
+                        "not a dimension listed before " + *d + " in dimensions.names" +
+                            (d == dimension_names.begin()
+                                 ? std::string()
+                                 : ": allowed: " + join(std::vector<std::string>(dimension_names.begin(), d))));
 
     // Unknown keys first: a typo in a section name would otherwise surface as a missing key.
     for (const auto& [key, setting] : settings.all()) {
-        if (std::binary_search(keys.begin(), keys.end(), key) ||
-            std::find(keys.begin(), keys.end(), key) != keys.end())
-            continue;
+        if (declared.count(key)) continue;
         const auto suggestion = nearest(key, keys);
         throw InputError(setting.origin, key, setting.value,
                          "unknown key" + (suggestion ? "; did you mean '" + *suggestion + "'?"
@@ -462,9 +484,6 @@ Scenario load_scenario(const Settings& settings) {
                        ? in.number("stops.dispersion", 1e-12, std::numeric_limits<double>::max(),
                                    "must be > 0 or 'inf' (Poisson)", true)
                        : std::numeric_limits<double>::infinity();
-    if (in.find("stops.dispersion") && in.require("stops.dispersion").value != "inf" &&
-        s.dispersion <= 0)
-        in.fail("stops.dispersion", "must be > 0 or 'inf' (Poisson)");
     double modality_sum = 0;
     for (std::size_t m = 0; m < MODALITY_COUNT; ++m) {
         const std::string key = std::string("stops.modality.") + MODALITY_NAMES[m];
@@ -487,11 +506,11 @@ Scenario load_scenario(const Settings& settings) {
     for (const auto& db : s.databases) {
         for (const auto* p : {&db.enrolment, &db.truth, &db.truth_unenrolled, &db.false_flag, &db.missing_flag,
                               &db.wrong_link, &db.gallery_flag_rate, &db.arrest, &db.ho_referral, &db.detention})
-            check_probabilities(in, cells, *p);
+            check_probabilities(in, cells, s.dimensions, *p);
         for (const auto& matcher : db.matchers)
             if (matcher) {
-                check_probabilities(in, cells, matcher->fmr);
-                check_probabilities(in, cells, matcher->fnmr);
+                check_probabilities(in, cells, s.dimensions, matcher->fmr);
+                check_probabilities(in, cells, s.dimensions, matcher->fnmr);
             }
         double gallery_mass = 0;
         for (std::size_t c = 0; c < cells.size(); ++c)

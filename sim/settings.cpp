@@ -33,18 +33,18 @@ std::vector<std::string> split_list(std::string_view text) {
 }
 
 std::size_t edit_distance(std::string_view a, std::string_view b) {
-    std::vector<std::size_t> row(b.size() + 1);
-    for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
-    for (std::size_t i = 1; i <= a.size(); ++i) {
-        std::size_t diagonal = row[0];
-        row[0] = i;
+    // Optimal string alignment distance: a swap of two neighbouring letters ("rnu") is one
+    // edit, the commonest typo.
+    std::vector<std::vector<std::size_t>> d(a.size() + 1, std::vector<std::size_t>(b.size() + 1));
+    for (std::size_t i = 0; i <= a.size(); ++i) d[i][0] = i;
+    for (std::size_t j = 0; j <= b.size(); ++j) d[0][j] = j;
+    for (std::size_t i = 1; i <= a.size(); ++i)
         for (std::size_t j = 1; j <= b.size(); ++j) {
-            const std::size_t above = row[j];
-            row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
-            diagonal = above;
+            d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
+            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1])
+                d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
         }
-    }
-    return row[b.size()];
+    return d[a.size()][b.size()];
 }
 
 std::optional<std::string> nearest(std::string_view word, const std::vector<std::string>& candidates) {
@@ -105,9 +105,10 @@ void check_line_syntax(const std::string& text, const std::string& source) {
     }
 }
 
-// Maps each full key to the line it is on, following [section] headers as Program_options does.
-std::map<std::string, int> key_lines(const std::string& text) {
-    std::map<std::string, int> lines_of;
+// Maps each full key to the lines it is on (in order: a key may be given twice), following
+// [section] headers as Program_options does.
+std::map<std::string, std::vector<int>> key_lines(const std::string& text) {
+    std::map<std::string, std::vector<int>> lines_of;
     std::istringstream lines(text);
     std::string line;
     std::string section;
@@ -122,7 +123,7 @@ std::map<std::string, int> key_lines(const std::string& text) {
             continue;
         }
         const auto key = std::string(trim(body.substr(0, body.find('='))));
-        lines_of.emplace(section.empty() ? key : section + "." + key, number);
+        lines_of[section.empty() ? key : section + "." + key].push_back(number);
     }
     return lines_of;
 }
@@ -146,8 +147,11 @@ Settings Settings::parse_ini(std::string_view raw_text, const std::string& file)
     } catch (const po::error& e) {
         throw InputError(source, e.what());
     }
+    std::map<std::string, std::size_t> occurrence;
     for (const auto& option : parsed.options) {
-        const auto line = lines_of.count(option.string_key) ? lines_of.at(option.string_key) : 0;
+        const auto lines = lines_of.find(option.string_key);
+        const std::size_t nth = occurrence[option.string_key]++;
+        const int line = lines != lines_of.end() && nth < lines->second.size() ? lines->second[nth] : 0;
         const std::string origin = source + (line > 0 ? ":" + std::to_string(line) : "");
         const std::string value = option.value.empty() ? "" : std::string(trim(option.value.front()));
         auto [it, inserted] = settings.values_.emplace(option.string_key, Setting{value, origin});

@@ -4,8 +4,8 @@
 //
 // Both are exact in distribution up to double rounding: no normal or Poisson
 // approximation, because the engine draws binomials with n up to ~6e7 and n*p anywhere
-// from 0 to ~1e6, and an approximation that is fine in the bulk would bias the rare
-// cells (tiny n*p) that dominate the false-match tallies.
+// from 0 to ~1e6 (one per population cell and replication), and an approximation that is
+// good in the bulk is worst in the small cells and for p near 0 or 1.
 #pragma once
 
 #include <cstdint>
@@ -40,7 +40,9 @@ public:
 
     /// Exact inversion of the truncated CDF with one uniform u in [0, 1): the smallest
     /// y >= 1 with u < F(y). Beyond the table the pmf recurrence continues, so any count
-    /// stays reachable. Non-decreasing in u; u < 0 or NaN gives 1. Never throws.
+    /// stays reachable (at O(y - table_size()) cost, which only means far beyond any stop
+    /// count, mu/k >~ 1e5, ever pay). Non-decreasing in u; u < 0 or NaN gives 1. Never
+    /// throws.
     std::int64_t draw(double u) const noexcept;
 
     /// pmf of the truncated law at y (0 for y < 1). Never throws.
@@ -62,8 +64,8 @@ private:
     double mu_;
     double k_;
     bool poisson_;
-    double pr_;         ///< mu / (k + mu): the NB "success" probability (unused for Poisson)
-    double p_stopped_;  ///< P(Y >= 1)
+    double pr_;                ///< mu / (k + mu): the NB "success" probability (unused for Poisson)
+    double p_stopped_;         ///< P(Y >= 1)
     std::vector<double> pmf_;  ///< pmf_[i] = truncated pmf at y = i + 1
     std::vector<double> cdf_;  ///< cdf_[i] = truncated CDF at y = i + 1
 };

@@ -59,7 +59,7 @@ std::vector<std::string> split_list(std::string_view text);
 /// Trims spaces and tabs from both ends.
 std::string_view trim(std::string_view text);
 
-/// Damerau-free Levenshtein distance, for "did you mean" suggestions.
+/// Optimal string alignment distance (Levenshtein plus transpositions), for "did you mean".
 std::size_t edit_distance(std::string_view a, std::string_view b);
 
 /// The candidate nearest to `word`, if one is close enough to be a plausible typo.
