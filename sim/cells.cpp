@@ -14,9 +14,10 @@ CellTable::CellTable(const std::vector<Dimension>& dimensions, std::int64_t popu
         radix_.push_back(d.categories.size());
         count *= d.categories.size();
         if (count > MAX_CELLS)
-            throw InputError("scenario", "dimensions",
-                             "", "more than " + std::to_string(MAX_CELLS) +
-                                     " cells (product of category counts): use fewer dimensions or categories");
+            throw InputError(
+                "scenario", "dimensions", "",
+                "more than " + std::to_string(MAX_CELLS) +
+                    " cells (product of category counts): use fewer dimensions or categories");
     }
     const std::size_t n_dims = radix_.size();
     categories_.resize(count * n_dims);

@@ -1,5 +1,6 @@
 #include "stopscan/cli.hpp"
 
+#include <unistd.h>
 #include <boost/program_options.hpp>
 #include <charconv>
 #include <chrono>
@@ -8,7 +9,6 @@
 #include <iostream>
 #include <memory>
 #include <optional>
-#include <unistd.h>
 
 #include "stopscan/build_info.hpp"
 #include "stopscan/cells.hpp"
@@ -26,7 +26,8 @@ namespace stopscan {
 
 namespace {
 
-constexpr const char* USAGE = R"(stopscan: what on-street police biometric checks do to people, group by group,
+constexpr const char* USAGE =
+    R"(stopscan: what on-street police biometric checks do to people, group by group,
 and what a firewall between police and the immigration database would change.
 
 Usage:
@@ -43,15 +44,18 @@ fingerprint scans; see scenarios/default.ini). Exit codes: 0 success, 1 internal
 )";
 
 // Parses a signed integer strictly ("-5", "10x" and "" are errors), then range-checks it.
-std::int64_t parse_integer(const std::string& flag, const std::string& value, std::int64_t lo, std::int64_t hi) {
+std::int64_t parse_integer(const std::string& flag, const std::string& value, std::int64_t lo,
+                           std::int64_t hi) {
     std::int64_t v = 0;
     const auto* end = value.data() + value.size();
     const auto r = std::from_chars(value.data(), end, v);
-    const std::string allowed = "must be a whole number in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]";
+    const std::string allowed =
+        "must be a whole number in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]";
     const bool too_big = r.ec == std::errc::result_out_of_range && r.ptr == end;
     if (!too_big && (value.empty() || r.ec != std::errc() || r.ptr != end))
         throw InputError("command line", flag, value, "not a whole number: " + allowed);
-    if (too_big || v < lo || v > hi) throw InputError("command line", flag, value, "out of range: " + allowed);
+    if (too_big || v < lo || v > hi)
+        throw InputError("command line", flag, value, "out of range: " + allowed);
     return v;
 }
 
@@ -61,13 +65,20 @@ std::string join_args(const std::vector<std::string>& args) {
     return out;
 }
 
-po::variables_map parse(const std::vector<std::string>& args, const po::options_description& options,
+po::variables_map parse(const std::vector<std::string>& args,
+                        const po::options_description& options,
                         const po::positional_options_description& positional) {
     po::variables_map vm;
     try {
         // Prefix guessing off: "--rep" must not silently mean "--replications".
-        const auto style = po::command_line_style::default_style & ~po::command_line_style::allow_guessing;
-        po::store(po::command_line_parser(args).options(options).positional(positional).style(style).run(), vm);
+        const auto style =
+            po::command_line_style::default_style & ~po::command_line_style::allow_guessing;
+        po::store(po::command_line_parser(args)
+                      .options(options)
+                      .positional(positional)
+                      .style(style)
+                      .run(),
+                  vm);
         po::notify(vm);
     } catch (const po::error& e) {
         throw InputError("command line", std::string(e.what()) + " (see --help)");
@@ -92,7 +103,8 @@ ScenarioChoice load(const po::variables_map& vm) {
     Settings settings = choice.path.empty() ? Settings::parse_ini(default_scenario_text(), "")
                                             : Settings::read_ini_file(choice.path);
     if (vm.count("set"))
-        for (const auto& assignment : vm["set"].as<std::vector<std::string>>()) settings.apply_override(assignment);
+        for (const auto& assignment : vm["set"].as<std::vector<std::string>>())
+            settings.apply_override(assignment);
     choice.scenario = std::make_shared<const Scenario>(load_scenario(settings));
     return choice;
 }
@@ -110,21 +122,26 @@ void check_output_directory(const std::string& out, bool force) {
     const auto status = fs::status(out, ec);
     if (!fs::exists(status)) return;
     if (!fs::is_directory(status))
-        throw InputError("command line", "--out", out, "exists and is not a directory: choose a directory path");
+        throw InputError("command line", "--out", out,
+                         "exists and is not a directory: choose a directory path");
     if (!force && !fs::is_empty(out, ec))
         throw InputError("command line", "--out", out,
-                         "directory is not empty: add --force to overwrite its outputs, or choose another --out");
+                         "directory is not empty: add --force to overwrite its outputs, or choose "
+                         "another --out");
 }
 
-int command_run(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
+int command_run(const std::vector<std::string>& args, const std::string& command_line,
+                std::ostream& out, std::ostream& err) {
     po::options_description options("stopscan run [SCENARIO.ini] [options]");
     options.add_options()("help,h", "show this help")(
-        "replications,r", po::value<std::string>(), "number of replications (default: run.replications, 200)")(
+        "replications,r", po::value<std::string>(),
+        "number of replications (default: run.replications, 200)")(
         "seed", po::value<std::string>(), "random seed (default: run.seed)")(
         "threads", po::value<std::string>(), "worker threads (default: all cores)")(
         "policies", po::value<std::string>(),
         "comma-separated policies (default: dual-search,ident1-only,firewall,custody-verify)")(
-        "baseline", po::value<std::string>(), "policy the others are compared with (default: dual-search)")(
+        "baseline", po::value<std::string>(),
+        "policy the others are compared with (default: dual-search)")(
         "out,o", po::value<std::string>()->default_value("out"), "output directory")(
         "force", "overwrite outputs in a non-empty --out")("quiet,q", "print nothing but errors")(
         "scenario", po::value<std::vector<std::string>>(), "scenario file (positional)");
@@ -133,26 +150,31 @@ int command_run(const std::vector<std::string>& args, std::ostream& out, std::os
     positional.add("scenario", -1);
     const auto vm = parse(args, options, positional);
     if (vm.count("help")) {
-        out << "Simulate stops, searches and officer actions under each policy.\n\n" << options << '\n';
+        out << "Simulate stops, searches and officer actions under each policy.\n\n"
+            << options << '\n';
         return EXIT_OK;
     }
 
     RunOptions run;
     if (vm.count("replications"))
-        run.replications = parse_integer("--replications", vm["replications"].as<std::string>(), 1, 1'000'000);
+        run.replications =
+            parse_integer("--replications", vm["replications"].as<std::string>(), 1, 1'000'000);
     if (vm.count("seed"))
-        run.seed = static_cast<std::uint64_t>(
-            parse_integer("--seed", vm["seed"].as<std::string>(), 0, std::numeric_limits<std::int64_t>::max()));
+        run.seed = static_cast<std::uint64_t>(parse_integer(
+            "--seed", vm["seed"].as<std::string>(), 0, std::numeric_limits<std::int64_t>::max()));
     if (vm.count("threads"))
-        run.threads = static_cast<int>(parse_integer("--threads", vm["threads"].as<std::string>(), 1, 1024));
+        run.threads =
+            static_cast<int>(parse_integer("--threads", vm["threads"].as<std::string>(), 1, 1024));
     if (vm.count("policies")) {
         run.policies = split_list(vm["policies"].as<std::string>());
         if (run.policies->empty())
-            throw InputError("command line", "--policies", "", "empty list: name at least one policy");
+            throw InputError("command line", "--policies", "",
+                             "empty list: name at least one policy");
     }
     if (vm.count("baseline")) run.baseline = vm["baseline"].as<std::string>();
     const std::string out_dir = vm["out"].as<std::string>();
-    if (out_dir.empty()) throw InputError("command line", "--out", "", "empty path: name an output directory");
+    if (out_dir.empty())
+        throw InputError("command line", "--out", "", "empty path: name an output directory");
     const bool quiet = vm.count("quiet") > 0;
 
     const auto choice = load(vm);
@@ -168,27 +190,32 @@ int command_run(const std::vector<std::string>& args, std::ostream& out, std::os
             const auto now = std::chrono::steady_clock::now();
             if (done < total && now - last < std::chrono::milliseconds(100)) return;
             last = now;
-            err << "\rstopscan: replication " << done << "/" << total << (done == total ? "\n" : "") << std::flush;
+            err << "\rstopscan: replication " << done << "/" << total << (done == total ? "\n" : "")
+                << std::flush;
         };
     const Results results = engine.run(progress);
     const Summary summary = summarize(results);
 
     std::error_code ec;
     fs::create_directories(out_dir, ec);
-    if (ec) throw InputError("command line", "--out", out_dir, "cannot create the directory: " + ec.message());
-    write_outputs(out_dir, results, summary, {join_args(args), choice.path});
+    if (ec)
+        throw InputError("command line", "--out", out_dir,
+                         "cannot create the directory: " + ec.message());
+    write_outputs(out_dir, results, summary, {command_line, choice.path});
 
     if (!quiet) {
         const auto stops = results.total_stops();
         out << "stopscan " << STOPSCAN_VERSION << ": " << plan.scenario->name << "\n"
-            << plan.replications << " replications, seed " << plan.seed << ", " << results.threads_used
-            << " threads: " << stops << " stops simulated in " << std::fixed << std::setprecision(2)
-            << results.wall_seconds << " s (" << std::setprecision(1)
-            << (results.wall_seconds > 0 ? static_cast<double>(stops) / results.wall_seconds / 1e6 : 0.0)
+            << plan.replications << " replications, seed " << plan.seed << ", "
+            << results.threads_used << " threads: " << stops << " stops simulated in " << std::fixed
+            << std::setprecision(2) << results.wall_seconds << " s (" << std::setprecision(1)
+            << (results.wall_seconds > 0 ? static_cast<double>(stops) / results.wall_seconds / 1e6
+                                         : 0.0)
             << " million stops/s)\n";
         out.unsetf(std::ios::floatfield);
         print_exposure_table(out, results, summary);
-        out << "\nOutputs in " << out_dir << "/: summary.csv, effects.csv, results.json, manifest.json"
+        out << "\nOutputs in " << out_dir
+            << "/: summary.csv, effects.csv, results.json, manifest.json"
             << " (how to read them: docs/output.md)\n";
     }
     return EXIT_OK;
@@ -196,7 +223,8 @@ int command_run(const std::vector<std::string>& args, std::ostream& out, std::os
 
 int command_validate(const std::vector<std::string>& args, std::ostream& out) {
     po::options_description options("stopscan validate [SCENARIO.ini] [options]");
-    options.add_options()("help,h", "show this help")("print-cells", "print the resolved per-cell table")(
+    options.add_options()("help,h", "show this help")("print-cells",
+                                                      "print the resolved per-cell table")(
         "scenario", po::value<std::vector<std::string>>(), "scenario file (positional)");
     options.add(scenario_options());
     po::positional_options_description positional;
@@ -212,9 +240,9 @@ int command_validate(const std::vector<std::string>& args, std::ostream& out) {
     const Engine engine(plan);
     const CellTable& cells = engine.cells();
     out << (choice.path.empty() ? "default scenario" : choice.path) << ": valid\n"
-        << "  " << s.name << "\n  " << s.dimensions.size() << " dimensions, " << cells.size() << " cells, "
-        << s.databases.size() << " databases, " << s.policies.size() << " policies defined, "
-        << s.stops_total << " stops expected over " << s.period << "\n";
+        << "  " << s.name << "\n  " << s.dimensions.size() << " dimensions, " << cells.size()
+        << " cells, " << s.databases.size() << " databases, " << s.policies.size()
+        << " policies defined, " << s.stops_total << " stops expected over " << s.period << "\n";
     if (!vm.count("print-cells")) return EXIT_OK;
 
     double mass = 0;
@@ -224,13 +252,16 @@ int command_validate(const std::vector<std::string>& args, std::ostream& out) {
     for (const auto& db : s.databases) out << ",enrolment." << db.name << ",truth." << db.name;
     out << '\n';
     for (std::size_t c = 0; c < cells.size(); ++c) {
-        const double expected = mass > 0 ? static_cast<double>(s.stops_total) * static_cast<double>(cells.population(c)) *
+        const double expected = mass > 0 ? static_cast<double>(s.stops_total) *
+                                               static_cast<double>(cells.population(c)) *
                                                cells.value(s.propensity, c) / mass
                                          : 0.0;
-        out << '"' << cells.label(c) << "\"," << cells.population(c) << ',' << format_value(cells.share(c)) << ','
-            << format_value(cells.value(s.propensity, c)) << ',' << format_value(expected);
+        out << '"' << cells.label(c) << "\"," << cells.population(c) << ','
+            << format_value(cells.share(c)) << ',' << format_value(cells.value(s.propensity, c))
+            << ',' << format_value(expected);
         for (const auto& db : s.databases)
-            out << ',' << format_value(cells.value(db.enrolment, c)) << ',' << format_value(cells.value(db.truth, c));
+            out << ',' << format_value(cells.value(db.enrolment, c)) << ','
+                << format_value(cells.value(db.truth, c));
         out << '\n';
     }
     return EXIT_OK;
@@ -239,24 +270,26 @@ int command_validate(const std::vector<std::string>& args, std::ostream& out) {
 int dispatch(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
     if (args.size() < 2) {
         err << USAGE;
-        throw InputError("command line", "no command given: commands are run, validate (see stopscan --help)");
+        throw InputError("command line",
+                         "no command given: commands are run, validate (see stopscan --help)");
     }
     if (args[1] == "--help" || args[1] == "-h" || args[1] == "help") {
         out << USAGE;
         return EXIT_OK;
     }
     if (args[1] == "--version") {
-        out << "stopscan " << STOPSCAN_VERSION << " (commit " << STOPSCAN_GIT_COMMIT << ", " << STOPSCAN_BUILD_TYPE
-            << " build)\n";
+        out << "stopscan " << STOPSCAN_VERSION << " (commit " << STOPSCAN_GIT_COMMIT << ", "
+            << STOPSCAN_BUILD_TYPE << " build)\n";
         return EXIT_OK;
     }
     const std::vector<std::string> rest(args.begin() + 2, args.end());
-    if (args[1] == "run") return command_run(rest, out, err);
+    if (args[1] == "run") return command_run(rest, join_args(args), out, err);
     if (args[1] == "validate") return command_validate(rest, out);
     const auto suggestion = nearest(args[1], {"run", "validate"});
-    throw InputError("command line", "unknown command '" + args[1] + "'" +
-                                         (suggestion ? "; did you mean '" + *suggestion + "'?" : "") +
-                                         ": commands are run, validate (see stopscan --help)");
+    throw InputError("command line",
+                     "unknown command '" + args[1] + "'" +
+                         (suggestion ? "; did you mean '" + *suggestion + "'?" : "") +
+                         ": commands are run, validate (see stopscan --help)");
 }
 
 }  // namespace

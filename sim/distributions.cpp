@@ -360,7 +360,7 @@ std::int64_t TruncatedStopCount::draw(double u) const noexcept {
         return static_cast<std::int64_t>(it - cdf_.begin()) + 1;
     }
     // Beyond the table (u >= F(table end)): continue the pmf recurrence on the residual
-    // u - F, which is exact here (Sterbenz) and keeps its precision as it shrinks. Stop
+    // u - F, exact when F >= 1/2 (Sterbenz), and precise as it shrinks. Stop
     // when the whole remaining tail is below the residual: then the residual is rounding
     // of the table (its true tail is < TAIL_EPS), and the current count takes it.
     double v = u - cdf_.back();

@@ -1,15 +1,15 @@
 #include "stopscan/engine.hpp"
 
+#include <oneapi/tbb/blocked_range.h>
+#include <oneapi/tbb/global_control.h>
+#include <oneapi/tbb/parallel_for.h>
+#include <oneapi/tbb/parallel_reduce.h>
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cmath>
 #include <mutex>
 #include <numeric>
-#include <oneapi/tbb/blocked_range.h>
-#include <oneapi/tbb/global_control.h>
-#include <oneapi/tbb/parallel_for.h>
-#include <oneapi/tbb/parallel_reduce.h>
 #include <optional>
 
 #include "stopscan/distributions.hpp"
@@ -43,7 +43,7 @@ struct Engine::Model {
     std::size_t n_db;
     std::vector<DatabaseRole> roles;
     std::vector<const Policy*> policies;
-    std::vector<bool> searched;  // per database: does any policy of the plan search it?
+    std::vector<bool> searched;         // per database: does any policy of the plan search it?
     std::vector<CellDatabase> cell_db;  // [cell * n_db + d]
     // Owner cell of a false match's record: CDF over gallery cells, [(m * n_db + d) * C + c].
     std::vector<std::vector<double>> wrong_record_cdf;
@@ -66,7 +66,8 @@ struct Engine::Model {
         for (const auto p : plan.policies) policies.push_back(&s.policies[p]);
         searched.assign(n_db, false);
         for (const auto* p : policies)
-            for (std::size_t d = 0; d < n_db; ++d) searched[d] = searched[d] || p->rules[d].access != Access::none;
+            for (std::size_t d = 0; d < n_db; ++d)
+                searched[d] = searched[d] || p->rules[d].access != Access::none;
 
         // Stops: mean stops per person of a cell is total × propensity / Σ population × propensity.
         double mass = 0;
@@ -75,8 +76,21 @@ struct Engine::Model {
         stop_count.resize(C);
         p_stopped.assign(C, 0.0);
         for (std::size_t c = 0; c < C; ++c) {
-            const double mu = mass > 0 ? static_cast<double>(s.stops_total) * cells.value(s.propensity, c) / mass : 0;
+            const double mu =
+                mass > 0 ? static_cast<double>(s.stops_total) * cells.value(s.propensity, c) / mass
+                         : 0;
             if (mu > 0 && cells.population(c) > 0) {
+                // Beyond a million stops per person the truncated law's table would not fit;
+                // no real scenario is near it (the default has about 0.001).
+                constexpr double MAX_MEAN_STOPS = 1e6;
+                if (mu > MAX_MEAN_STOPS)
+                    throw InputError(
+                        s.settings.source().empty() ? "default scenario" : s.settings.source(),
+                        "stops.total", std::to_string(s.stops_total),
+                        "gives " + std::to_string(mu) + " stops per person in cell " +
+                            cells.label(c) +
+                            ": at most 1e6 per person are supported; raise the population or lower "
+                            "stops.total");
                 stop_count[c].emplace(mu, s.dispersion);
                 p_stopped[c] = stop_count[c]->p_stopped();
             }
@@ -103,31 +117,35 @@ struct Engine::Model {
                 x.missing_flag = cells.value(db.missing_flag, c);
                 x.wrong_link = cells.value(db.wrong_link, c);
                 x.gallery_flag = cells.value(db.gallery_flag_rate, c);
-                x.odds = {cells.value(db.arrest, c), cells.value(db.ho_referral, c), cells.value(db.detention, c)};
+                x.odds = {cells.value(db.arrest, c), cells.value(db.ho_referral, c),
+                          cells.value(db.detention, c)};
                 for (std::size_t m = 0; m < MODALITY_COUNT; ++m) {
                     if (!db.matchers[m]) continue;
                     x.fnmr[m] = cells.value(db.matchers[m]->fnmr, c);
                     // Direct 1:N form: FPIR(c) = 1 − Π_g (1 − FMR(c,g))^{m_g}, summed in log space
                     // so that FMR ≈ 1e-10 against M ≈ 1e7 records keeps full precision.
                     const double fmr = cells.value(db.matchers[m]->fmr, c);
+                    // With FMR = 1 every record matches: the hazard is infinite, FPIR is 1 and the
+                    // wrong record is drawn in proportion to the records of each cell.
+                    const bool certain = fmr >= 1.0;
                     auto& cdf = wrong_record_cdf[(m * n_db + d) * C + c];
                     cdf.resize(C);
-                    double log_none = 0;
+                    double hazard = 0;
                     for (std::size_t g = 0; g < C; ++g) {
-                        const double hazard = fmr >= 1.0 ? (m_g[g] > 0 ? HUGE_VAL : 0.0)
-                                                         : -m_g[g] * std::log1p(-fmr);
-                        log_none -= hazard;
-                        cdf[g] = -log_none;
+                        hazard += certain ? m_g[g] : -m_g[g] * std::log1p(-fmr);
+                        cdf[g] = hazard;
                     }
-                    x.fpir[m] = -std::expm1(log_none);
+                    x.fpir[m] = certain ? 1.0 : -std::expm1(-hazard);
                     // Which wrong record comes back: a gallery cell drawn by its share of the
                     // false-match hazard.
-                    const double h = cdf.back();
-                    for (auto& v : cdf) v = (h > 0 && std::isfinite(h)) ? v / h : 1.0;
+                    for (auto& v : cdf) v = hazard > 0 ? v / hazard : 1.0;
                     if (!(x.fpir[m] >= 0 && x.fpir[m] <= 1))
-                        throw InputError("scenario", std::string("matcher.") + MODALITY_NAMES[m] + "." + db.name + ".fmr",
-                                         "", "gives an undefined false-positive identification rate for cell " +
-                                                 cells.label(c));
+                        throw InputError(
+                            "scenario",
+                            std::string("matcher.") + MODALITY_NAMES[m] + "." + db.name + ".fmr",
+                            "",
+                            "gives an undefined false-positive identification rate for cell " +
+                                cells.label(c));
                 }
             }
         }
@@ -139,25 +157,28 @@ struct Engine::Model {
                         PersonRecord* out) const noexcept {
         for (std::size_t d = 0; d < n_db; ++d) {
             const CellDatabase& x = cell_db[cell * n_db + d];
-            const Uniforms4 u = key.uniforms(entity, Purpose::PersonRecord, static_cast<std::uint32_t>(d), 0);
+            const Uniforms4 u =
+                key.uniforms(entity, Purpose::PersonRecord, static_cast<std::uint32_t>(d), 0);
             PersonRecord& r = out[d];
             r.enrolled = u[0] < x.enrolment;
             r.truth = u[1] < (r.enrolled ? x.truth : x.truth_unenrolled);
             r.flag = r.enrolled && (r.truth ? u[2] >= x.missing_flag : u[2] < x.false_flag);
             r.wrong_link = r.enrolled && u[3] < x.wrong_link;
             r.wrong_link_flag =
-                r.wrong_link &&
-                key.uniforms(entity, Purpose::PersonRecord, static_cast<std::uint32_t>(d), 1)[0] < x.gallery_flag;
+                r.wrong_link && key.uniforms(entity, Purpose::PersonRecord,
+                                             static_cast<std::uint32_t>(d), 1)[0] < x.gallery_flag;
         }
     }
 
     // Direct 1:N form (Foundation issue): a mated search finds the person's record unless a
     // false non-match; otherwise a false match occurs with the cell's FPIR, and its record
     // belongs to a gallery cell drawn by that cell's share of the false-match hazard.
-    SearchResult search(const ReplicationKey& key, std::uint64_t entity, std::uint64_t stop, std::size_t cell,
-                        std::size_t m, std::size_t d, const PersonRecord& person) const noexcept {
+    SearchResult search(const ReplicationKey& key, std::uint64_t entity, std::uint64_t stop,
+                        std::size_t cell, std::size_t m, std::size_t d,
+                        const PersonRecord& person) const noexcept {
         const CellDatabase& x = cell_db[cell * n_db + d];
-        const Uniforms4 u = key.uniforms(entity, Purpose::Search, static_cast<std::uint32_t>(d), stop);
+        const Uniforms4 u =
+            key.uniforms(entity, Purpose::Search, static_cast<std::uint32_t>(d), stop);
         SearchResult r;
         if (person.enrolled && u[0] >= x.fnmr[m]) {
             if (person.wrong_link) {
@@ -171,7 +192,8 @@ struct Engine::Model {
             }
         } else if (u[1] < x.fpir[m]) {
             const auto& cdf = wrong_record_cdf[(m * n_db + d) * cells.size() + cell];
-            const auto g = static_cast<std::size_t>(std::upper_bound(cdf.begin(), cdf.end(), u[2]) - cdf.begin());
+            const auto g = static_cast<std::size_t>(std::upper_bound(cdf.begin(), cdf.end(), u[2]) -
+                                                    cdf.begin());
             r.hit = Hit::false_match;
             r.flag = u[3] < cell_db[std::min(g, cells.size() - 1) * n_db + d].gallery_flag;
         }
@@ -189,7 +211,8 @@ struct Engine::Model {
         const std::uint64_t entity = person_entity(cell, index);
         person_records(key, entity, cell, records);
         for (std::size_t d = 0; d < n_db; ++d) odds[d] = cell_db[cell * n_db + d].odds;
-        const auto stops = stop_count[cell]->draw(key.uniforms(entity, Purpose::StopsOfPerson, 0, 0)[0]);
+        const auto stops =
+            stop_count[cell]->draw(key.uniforms(entity, Purpose::StopsOfPerson, 0, 0)[0]);
         const StopFacts facts{results, records, odds, draws, roles.data(), n_db};
         const std::size_t C = cells.size();
         const std::size_t K = layout.size();
@@ -198,13 +221,16 @@ struct Engine::Model {
             const auto stop = static_cast<std::uint64_t>(s);
             std::size_t m = 0;
             if (fingerprint_share < 1.0)
-                m = key.uniforms(entity, Purpose::StopModality, 0, stop)[0] < fingerprint_share ? 0 : 1;
+                m = key.uniforms(entity, Purpose::StopModality, 0, stop)[0] < fingerprint_share ? 0
+                                                                                                : 1;
             for (std::size_t d = 0; d < n_db; ++d) {
-                results[d] = searched[d] ? search(key, entity, stop, cell, m, d, records[d]) : SearchResult{};
+                results[d] = searched[d] ? search(key, entity, stop, cell, m, d, records[d])
+                                         : SearchResult{};
                 // Action draws only matter after a flag is shown; drawing them lazily cannot
                 // shift any other draw, because every draw has its own key.
                 if (results[d].flag) {
-                    const Uniforms4 a = key.uniforms(entity, Purpose::Action, static_cast<std::uint32_t>(d), stop);
+                    const Uniforms4 a =
+                        key.uniforms(entity, Purpose::Action, static_cast<std::uint32_t>(d), stop);
                     draws[d] = {a[0], a[1], a[2], a[3]};
                 }
             }
@@ -222,17 +248,24 @@ struct Engine::Model {
     }
 };
 
-Engine::Engine(RunPlan plan) : plan_(std::move(plan)), model_(std::make_unique<const Model>(plan_)) {
+Engine::Engine(RunPlan plan)
+    : plan_(std::move(plan)), model_(std::make_unique<const Model>(plan_)) {
     if (plan_.scenario->databases.size() > 16)
-        throw InputError("scenario", "databases.names", "", "more than 16 databases: at most 16 are supported");
+        throw InputError("scenario", "databases.names", "",
+                         "more than 16 databases: at most 16 are supported");
     if (plan_.policies.size() > 32)
-        throw InputError("command line", "--policies", "", "more than 32 policies: at most 32 per run");
+        throw InputError("command line", "--policies", "",
+                         "more than 32 policies: at most 32 per run");
 }
 
 Engine::~Engine() = default;
 
-const CellTable& Engine::cells() const noexcept { return model_->cells; }
-const MetricLayout& Engine::layout() const noexcept { return model_->layout; }
+const CellTable& Engine::cells() const noexcept {
+    return model_->cells;
+}
+const MetricLayout& Engine::layout() const noexcept {
+    return model_->layout;
+}
 
 std::vector<std::uint64_t> Engine::run_replication(std::int64_t replication, bool parallel) const {
     const Model& model = *model_;
@@ -245,13 +278,16 @@ std::vector<std::uint64_t> Engine::run_replication(std::int64_t replication, boo
     std::vector<std::uint64_t> offsets(C + 1, 0);
     for (std::size_t c = 0; c < C; ++c) {
         UniformStream u(key, c, Purpose::PersonsInCell, 0);
-        const auto n = model.p_stopped[c] > 0 ? binomial(model.cells.population(c), model.p_stopped[c], u) : 0;
+        const auto n =
+            model.p_stopped[c] > 0 ? binomial(model.cells.population(c), model.p_stopped[c], u) : 0;
         offsets[c + 1] = offsets[c] + static_cast<std::uint64_t>(n);
     }
 
     auto body = [&](std::uint64_t begin, std::uint64_t end, std::vector<std::uint64_t>& tally) {
-        std::size_t cell = static_cast<std::size_t>(std::upper_bound(offsets.begin(), offsets.end(), begin) -
-                                                    offsets.begin()) - 1;
+        std::size_t cell =
+            static_cast<std::size_t>(std::upper_bound(offsets.begin(), offsets.end(), begin) -
+                                     offsets.begin()) -
+            1;
         for (std::uint64_t i = begin; i < end; ++i) {
             while (i >= offsets[cell + 1]) ++cell;
             model.simulate_person(key, cell, i - offsets[cell], tally.data());
@@ -272,7 +308,9 @@ std::vector<std::uint64_t> Engine::run_replication(std::int64_t replication, boo
         std::vector<std::uint64_t> tally;
         Body(const decltype(body)& f, std::size_t n) : run(f), tally(n, 0) {}
         Body(Body& other, tbb::split) : run(other.run), tally(other.tally.size(), 0) {}
-        void operator()(const tbb::blocked_range<std::uint64_t>& r) { run(r.begin(), r.end(), tally); }
+        void operator()(const tbb::blocked_range<std::uint64_t>& r) {
+            run(r.begin(), r.end(), tally);
+        }
         void join(const Body& other) {
             for (std::size_t i = 0; i < tally.size(); ++i) tally[i] += other.tally[i];
         }
@@ -286,31 +324,36 @@ std::vector<std::uint64_t> Engine::run_replication(std::int64_t replication, boo
 Results Engine::run(const ProgressCallback& progress) const {
     const auto start = std::chrono::steady_clock::now();
     std::optional<tbb::global_control> limit;
-    if (plan_.threads > 0) limit.emplace(tbb::global_control::max_allowed_parallelism, plan_.threads);
+    if (plan_.threads > 0)
+        limit.emplace(tbb::global_control::max_allowed_parallelism, plan_.threads);
 
     Results results{plan_, model_->layout, {}, {}, 0, 0};
     const std::size_t C = model_->cells.size();
-    for (std::size_t c = 0; c < C; ++c) results.cell_population.push_back(model_->cells.population(c));
+    for (std::size_t c = 0; c < C; ++c)
+        results.cell_population.push_back(model_->cells.population(c));
     const std::size_t width = plan_.policies.size() * C * model_->layout.size();
     const auto R = static_cast<std::size_t>(plan_.replications);
     results.counts.assign(R * width, 0);
-    results.threads_used =
-        static_cast<int>(tbb::global_control::active_value(tbb::global_control::max_allowed_parallelism));
+    results.threads_used = static_cast<int>(
+        tbb::global_control::active_value(tbb::global_control::max_allowed_parallelism));
 
     std::atomic<std::int64_t> finished{0};
     std::mutex progress_mutex;
-    tbb::parallel_for(tbb::blocked_range<std::size_t>(0, R, 1), [&](const tbb::blocked_range<std::size_t>& r) {
-        for (std::size_t rep = r.begin(); rep < r.end(); ++rep) {
-            const auto tally = run_replication(static_cast<std::int64_t>(rep), true);
-            std::copy(tally.begin(), tally.end(), results.counts.begin() + static_cast<std::ptrdiff_t>(rep * width));
-            const auto done = ++finished;
-            if (progress) {
-                const std::lock_guard lock(progress_mutex);
-                progress(done, static_cast<std::int64_t>(R));
+    tbb::parallel_for(
+        tbb::blocked_range<std::size_t>(0, R, 1), [&](const tbb::blocked_range<std::size_t>& r) {
+            for (std::size_t rep = r.begin(); rep < r.end(); ++rep) {
+                const auto tally = run_replication(static_cast<std::int64_t>(rep), true);
+                std::copy(tally.begin(), tally.end(),
+                          results.counts.begin() + static_cast<std::ptrdiff_t>(rep * width));
+                const auto done = ++finished;
+                if (progress) {
+                    const std::lock_guard lock(progress_mutex);
+                    progress(done, static_cast<std::int64_t>(R));
+                }
             }
-        }
-    });
-    results.wall_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        });
+    results.wall_seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     return results;
 }
 

@@ -37,8 +37,7 @@ std::string with_key(const std::string& source, const std::string& key, const st
 
 }  // namespace
 
-InputError::InputError(std::string source, std::string key, std::string value,
-                       std::string problem)
+InputError::InputError(std::string source, std::string key, std::string value, std::string problem)
     : std::runtime_error(with_key(source, key, value, problem)),
       source_(std::move(source)),
       key_(std::move(key)) {}

@@ -15,26 +15,31 @@ RunPlan make_run_plan(std::shared_ptr<const Scenario> scenario, const RunOptions
     // The baseline defaults to the scenario's when it is among the chosen policies, else to
     // the first chosen policy.
     std::string baseline = options.baseline.value_or(
-        std::find(names.begin(), names.end(), scenario->run.baseline) != names.end() ? scenario->run.baseline
-                                                                                     : names.front());
+        std::find(names.begin(), names.end(), scenario->run.baseline) != names.end()
+            ? scenario->run.baseline
+            : names.front());
     std::string known;
     for (const auto& p : scenario->policies) known += (known.empty() ? "" : ", ") + p.name;
     for (const auto& name : names) {
         const Policy* policy = scenario->find_policy(name);
-        if (!policy) throw InputError("command line", "--policies", name, "unknown policy: allowed: " + known);
+        if (!policy)
+            throw InputError("command line", "--policies", name,
+                             "unknown policy: allowed: " + known);
         const auto index = static_cast<std::size_t>(policy - scenario->policies.data());
         if (std::find(plan.policies.begin(), plan.policies.end(), index) != plan.policies.end())
-            throw InputError("command line", "--policies", name, "policy listed twice: list each once");
+            throw InputError("command line", "--policies", name,
+                             "policy listed twice: list each once");
         plan.policies.push_back(index);
     }
     const auto it = std::find(names.begin(), names.end(), baseline);
     if (it == names.end())
-        throw InputError("command line", "--baseline", baseline,
-                         "the baseline must be one of the run's policies (" + [&] {
-                             std::string s;
-                             for (const auto& n : names) s += (s.empty() ? "" : ", ") + n;
-                             return s;
-                         }() + ")");
+        throw InputError(
+            "command line", "--baseline",
+            baseline, "the baseline must be one of the run's policies (" + [&] {
+                std::string s;
+                for (const auto& n : names) s += (s.empty() ? "" : ", ") + n;
+                return s;
+            }() + ")");
     plan.baseline = static_cast<std::size_t>(it - names.begin());
     plan.scenario = std::move(scenario);
     return plan;

@@ -137,13 +137,15 @@ public:
             if (!valid_name(n))
                 fail(key, "'" + n + "' is not a valid " + what +
                               " name: use letters, digits, '_', '-' or '+'");
-            if (!seen.insert(n).second) fail(key, "'" + n + "' is listed twice: names must be unique");
+            if (!seen.insert(n).second)
+                fail(key, "'" + n + "' is listed twice: names must be unique");
         }
         return list;
     }
 
     template <typename Enum, std::size_t N>
-    Enum choice(const std::string& key, const std::array<const char*, N>& options, Enum fallback) const {
+    Enum choice(const std::string& key, const std::array<const char*, N>& options,
+                Enum fallback) const {
         const auto* s = find(key);
         if (!s) return fallback;
         for (std::size_t i = 0; i < N; ++i)
@@ -189,13 +191,20 @@ CellParameter read_cell_parameter(const Reader& in, const std::vector<Dimension>
     CellParameter p;
     p.key = key;
     p.is_probability = is_probability;
-    const std::string allowed = is_probability ? "must be a probability in [0, 1]"
-                                               : "must be a number >= 0";
+    const std::string allowed =
+        is_probability ? "must be a probability in [0, 1]" : "must be a number >= 0";
     const double hi = is_probability ? 1.0 : std::numeric_limits<double>::max();
-    if (fallback && !in.find(key))
+    if (fallback && !in.find(key)) {
+        // Factors multiply a base; factors with a defaulted base of 0 would silently do nothing.
+        for (const auto& dim : dims)
+            if (*fallback == 0 && in.find(key + "." + dim.name))
+                in.fail(key + "." + dim.name,
+                        "factors given without a base: add '" + key +
+                            " = BASE' (the value for the reference categories)");
         p.base = *fallback;
-    else
+    } else {
         p.base = in.number(key, 0.0, hi, allowed);
+    }
     for (const auto& dim : dims) {
         std::vector<double> factors(dim.categories.size(), 1.0);
         const std::string factor_key = key + "." + dim.name;
@@ -233,7 +242,8 @@ std::vector<double> read_shares(const Reader& in, const std::string& key, std::s
     std::vector<double> shares;
     double sum = 0;
     for (const auto& item : items) {
-        shares.push_back(in.parse_number(key, item, 0.0, 1.0, "each share must be in [0, 1]", false));
+        shares.push_back(
+            in.parse_number(key, item, 0.0, 1.0, "each share must be in [0, 1]", false));
         sum += shares.back();
     }
     if (std::abs(sum - 1.0) > SHARE_TOLERANCE)
@@ -250,7 +260,8 @@ Dimension read_dimension(const Reader& in, const std::string& name,
     const auto reference = in.require(prefix + "reference").value;
     const auto ref = std::find(dim.categories.begin(), dim.categories.end(), reference);
     if (ref == dim.categories.end())
-        in.fail(prefix + "reference", "not a category of " + name + ": allowed: " + join(dim.categories));
+        in.fail(prefix + "reference",
+                "not a category of " + name + ": allowed: " + join(dim.categories));
     dim.reference = static_cast<std::size_t>(ref - dim.categories.begin());
     if (const auto* parent = in.find(prefix + "parent")) {
         const auto it = std::find_if(earlier.begin(), earlier.end(),
@@ -258,29 +269,35 @@ Dimension read_dimension(const Reader& in, const std::string& name,
         if (it == earlier.end()) {
             std::vector<std::string> allowed;
             for (const auto& d : earlier) allowed.push_back(d.name);
-            in.fail(prefix + "parent", "not a dimension listed before " + name + " in dimensions.names" +
+            in.fail(prefix + "parent", "not a dimension listed before " + name +
+                                           " in dimensions.names" +
                                            (allowed.empty() ? "" : ": allowed: " + join(allowed)));
         }
         if (it->parent)
-            in.fail(prefix + "parent", "dimension " + it->name +
-                                           " is itself conditional: a parent must be unconditional");
+            in.fail(
+                prefix + "parent",
+                "dimension " + it->name + " is itself conditional: a parent must be unconditional");
         dim.parent = static_cast<std::size_t>(it - earlier.begin());
         if (in.find(prefix + "shares"))
-            in.fail(prefix + "shares", "a conditional dimension gives shares.<parent category> instead");
+            in.fail(prefix + "shares",
+                    "a conditional dimension gives shares.<parent category> instead");
         for (const auto& parent_category : it->categories)
-            dim.shares.push_back(read_shares(in, prefix + "shares." + parent_category, dim.categories.size()));
+            dim.shares.push_back(
+                read_shares(in, prefix + "shares." + parent_category, dim.categories.size()));
     } else {
         dim.shares.push_back(read_shares(in, prefix + "shares", dim.categories.size()));
     }
     return dim;
 }
 
-Matcher read_matcher(const Reader& in, const std::vector<Dimension>& dims, const std::string& prefix) {
+Matcher read_matcher(const Reader& in, const std::vector<Dimension>& dims,
+                     const std::string& prefix) {
     return Matcher{read_cell_parameter(in, dims, prefix + "fmr", std::nullopt, true),
                    read_cell_parameter(in, dims, prefix + "fnmr", std::nullopt, true)};
 }
 
-Database read_database(const Reader& in, const std::vector<Dimension>& dims, const std::string& name,
+Database read_database(const Reader& in, const std::vector<Dimension>& dims,
+                       const std::string& name,
                        const std::array<double, MODALITY_COUNT>& modality_share) {
     Database db;
     db.name = name;
@@ -328,21 +345,25 @@ Policy preset_policy(const std::string& name, const std::vector<Database>& datab
         policy.rules.push_back(rule);
     }
     if (name == "dual-search")
-        policy.description = "status quo in six forces: criminal and immigration databases searched on the street";
+        policy.description =
+            "status quo in six forces: criminal and immigration databases searched on the street";
     else if (name == "ident1-only")
-        policy.description = "most forces: immigration database searched only in custody after an arrest";
+        policy.description =
+            "most forces: immigration database searched only in custody after an arrest";
     else if (name == "firewall")
         policy.description = "the RJN 2022 proposal: no police access to the immigration database";
     else
-        policy.description = "immigration database searched only in custody, hits independently verified";
+        policy.description =
+            "immigration database searched only in custody, hits independently verified";
     return policy;
 }
 
-Policy read_policy(const Reader& in, const std::string& name, const std::vector<Database>& databases) {
+Policy read_policy(const Reader& in, const std::string& name,
+                   const std::vector<Database>& databases) {
     const std::string p = "policy." + name + ".";
-    const bool is_preset = std::find_if(PRESET_POLICIES.begin(), PRESET_POLICIES.end(), [&](const char* x) {
-                               return name == x;
-                           }) != PRESET_POLICIES.end();
+    const bool is_preset =
+        std::find_if(PRESET_POLICIES.begin(), PRESET_POLICIES.end(),
+                     [&](const char* x) { return name == x; }) != PRESET_POLICIES.end();
     if (!valid_name(name))
         throw InputError(in.source_name(), "policy." + name, "",
                          "not a valid policy name: use letters, digits, '_', '-' or '+'");
@@ -351,7 +372,8 @@ Policy read_policy(const Reader& in, const std::string& name, const std::vector<
         if (is_preset) in.fail(p + "based_on", "a preset cannot be based on another policy");
         if (std::find_if(PRESET_POLICIES.begin(), PRESET_POLICIES.end(),
                          [&](const char* x) { return s->value == x; }) == PRESET_POLICIES.end())
-            in.fail(p + "based_on", "not a preset: allowed: dual-search, ident1-only, firewall, custody-verify");
+            in.fail(p + "based_on",
+                    "not a preset: allowed: dual-search, ident1-only, firewall, custody-verify");
         base = s->value;
     }
     Policy policy = preset_policy(base, databases);
@@ -365,24 +387,27 @@ Policy read_policy(const Reader& in, const std::string& name, const std::vector<
         auto& rule = policy.rules[d];
         rule.access = in.choice(dp + "access", ACCESS, rule.access);
         rule.display = in.choice(dp + "display", DISPLAY, rule.display);
-        rule.verify = in.number_or(dp + "verify", rule.verify, 0.0, 1.0, "must be a probability in [0, 1]");
+        rule.verify =
+            in.number_or(dp + "verify", rule.verify, 0.0, 1.0, "must be a probability in [0, 1]");
     }
     return policy;
 }
 
-void check_probabilities(const Reader& in, const CellTable& cells, const std::vector<Dimension>& dims,
-                         const CellParameter& p) {
+void check_probabilities(const Reader& in, const CellTable& cells,
+                         const std::vector<Dimension>& dims, const CellParameter& p) {
     if (!p.is_probability) return;
     // The product may have left [0, 1] because of the base or of any factor: point at a
     // command-line override if one is involved, else at the base key.
     std::string origin = in.origin(p.key);
     for (const auto& dim : dims)
-        if (const auto* s = in.settings().find(p.key + "." + dim.name); s && s->origin == "--set") origin = "--set";
+        if (const auto* s = in.settings().find(p.key + "." + dim.name); s && s->origin == "--set")
+            origin = "--set";
     for (std::size_t c = 0; c < cells.size(); ++c) {
         const double v = cells.value(p, c);
         if (v > 1.0)
             throw InputError(origin, p.key, "",
-                             "base x factors = " + format_number(v) + " for cell " + cells.label(c) +
+                             "base x factors = " + format_number(v) + " for cell " +
+                                 cells.label(c) +
                                  ": a probability must stay in [0, 1] after factors");
     }
 }
@@ -390,10 +415,10 @@ void check_probabilities(const Reader& in, const CellTable& cells, const std::ve
 }  // namespace
 
 std::vector<std::string> declared_keys(const Settings& settings) {
-    std::vector<std::string> keys = {"scenario.name",      "scenario.description", "scenario.period",
-                                     "scenario.population", "dimensions.names",     "databases.names",
-                                     "stops.total",         "stops.dispersion",     "run.seed",
-                                     "run.replications",    "run.policies",         "run.baseline"};
+    std::vector<std::string> keys = {
+        "scenario.name",    "scenario.description", "scenario.period", "scenario.population",
+        "dimensions.names", "databases.names",      "stops.total",     "stops.dispersion",
+        "run.seed",         "run.replications",     "run.policies",    "run.baseline"};
     for (const char* m : MODALITY_NAMES) keys.push_back(std::string("stops.modality.") + m);
     const auto dims = list_or_empty(settings, "dimensions.names");
     const auto dbs = list_or_empty(settings, "databases.names");
@@ -401,7 +426,8 @@ std::vector<std::string> declared_keys(const Settings& settings) {
         const std::string p = "dimension." + d + ".";
         for (const char* k : {"categories", "shares", "reference", "parent"}) keys.push_back(p + k);
         if (const auto* parent = settings.find(p + "parent"))
-            for (const auto& c : list_or_empty(settings, "dimension." + parent->value + ".categories"))
+            for (const auto& c :
+                 list_or_empty(settings, "dimension." + parent->value + ".categories"))
                 keys.push_back(p + "shares." + c);
     }
     add_cell_parameter_keys(keys, "stops.propensity", dims);
@@ -412,7 +438,8 @@ std::vector<std::string> declared_keys(const Settings& settings) {
             add_cell_parameter_keys(keys, "database." + db + "." + param, dims);
         for (const char* m : MODALITY_NAMES)
             for (const char* param : {"fmr", "fnmr"})
-                add_cell_parameter_keys(keys, std::string("matcher.") + m + "." + db + "." + param, dims);
+                add_cell_parameter_keys(keys, std::string("matcher.") + m + "." + db + "." + param,
+                                        dims);
     }
     for (const auto& policy : policy_section_names(settings)) {
         const std::string p = "policy." + policy + ".";
@@ -441,6 +468,10 @@ Scenario load_scenario(const Settings& settings) {
     const std::set<std::string> declared(keys.begin(), keys.end());
     const Reader in(settings, declared);
 
+    // The name lists declare the other keys: without them every other key looks unknown.
+    in.require("dimensions.names");
+    in.require("databases.names");
+
     // A misspelt parent hides the keys it would declare (shares.<parent category>), so it is
     // checked before the unknown-key pass blames an innocent shares line.
     const auto dimension_names = list_or_empty(settings, "dimensions.names");
@@ -451,15 +482,17 @@ Scenario load_scenario(const Settings& settings) {
                         "not a dimension listed before " + *d + " in dimensions.names" +
                             (d == dimension_names.begin()
                                  ? std::string()
-                                 : ": allowed: " + join(std::vector<std::string>(dimension_names.begin(), d))));
+                                 : ": allowed: " +
+                                       join(std::vector<std::string>(dimension_names.begin(), d))));
 
     // Unknown keys first: a typo in a section name would otherwise surface as a missing key.
     for (const auto& [key, setting] : settings.all()) {
         if (declared.count(key)) continue;
         const auto suggestion = nearest(key, keys);
-        throw InputError(setting.origin, key, setting.value,
-                         "unknown key" + (suggestion ? "; did you mean '" + *suggestion + "'?"
-                                                     : std::string("; see docs/scenario.md for the schema")));
+        throw InputError(
+            setting.origin, key, setting.value,
+            "unknown key" + (suggestion ? "; did you mean '" + *suggestion + "'?"
+                                        : std::string("; see docs/scenario.md for the schema")));
     }
 
     Scenario s;
@@ -474,7 +507,8 @@ Scenario load_scenario(const Settings& settings) {
         s.dimensions.push_back(read_dimension(in, name, s.dimensions));
         cell_count *= s.dimensions.back().categories.size();
         if (cell_count > CellTable::MAX_CELLS)
-            in.fail("dimensions.names", "the dimensions make more than " + std::to_string(CellTable::MAX_CELLS) +
+            in.fail("dimensions.names", "the dimensions make more than " +
+                                            std::to_string(CellTable::MAX_CELLS) +
                                             " cells: use fewer dimensions or categories");
     }
 
@@ -482,16 +516,18 @@ Scenario load_scenario(const Settings& settings) {
     s.propensity = read_cell_parameter(in, s.dimensions, "stops.propensity", 1.0, false);
     s.dispersion = in.find("stops.dispersion")
                        ? in.number("stops.dispersion", 1e-12, std::numeric_limits<double>::max(),
-                                   "must be > 0 or 'inf' (Poisson)", true)
+                                   "must be a number >= 1e-12, or 'inf' (Poisson)", true)
                        : std::numeric_limits<double>::infinity();
     double modality_sum = 0;
     for (std::size_t m = 0; m < MODALITY_COUNT; ++m) {
         const std::string key = std::string("stops.modality.") + MODALITY_NAMES[m];
-        s.modality_share[m] = in.number_or(key, m == 0 ? 1.0 : 0.0, 0.0, 1.0, "must be a share in [0, 1]");
+        s.modality_share[m] =
+            in.number_or(key, m == 0 ? 1.0 : 0.0, 0.0, 1.0, "must be a share in [0, 1]");
         modality_sum += s.modality_share[m];
     }
     if (std::abs(modality_sum - 1.0) > SHARE_TOLERANCE)
-        in.fail("stops.modality.fingerprint", "modality shares sum to " + format_number(modality_sum) +
+        in.fail("stops.modality.fingerprint", "modality shares sum to " +
+                                                  format_number(modality_sum) +
                                                   ": stops.modality.* must sum to 1 (within 1e-6)");
 
     for (const auto& name : in.names("databases.names", "database"))
@@ -502,10 +538,12 @@ Scenario load_scenario(const Settings& settings) {
     for (std::size_t c = 0; c < cells.size(); ++c)
         propensity_mass += static_cast<double>(cells.population(c)) * cells.value(s.propensity, c);
     if (s.stops_total > 0 && !(propensity_mass > 0))
-        in.fail("stops.propensity", "every cell has zero stop propensity or population, but stops.total > 0");
+        in.fail("stops.propensity",
+                "every cell has zero stop propensity or population, but stops.total > 0");
     for (const auto& db : s.databases) {
-        for (const auto* p : {&db.enrolment, &db.truth, &db.truth_unenrolled, &db.false_flag, &db.missing_flag,
-                              &db.wrong_link, &db.gallery_flag_rate, &db.arrest, &db.ho_referral, &db.detention})
+        for (const auto* p :
+             {&db.enrolment, &db.truth, &db.truth_unenrolled, &db.false_flag, &db.missing_flag,
+              &db.wrong_link, &db.gallery_flag_rate, &db.arrest, &db.ho_referral, &db.detention})
             check_probabilities(in, cells, s.dimensions, *p);
         for (const auto& matcher : db.matchers)
             if (matcher) {
@@ -514,14 +552,16 @@ Scenario load_scenario(const Settings& settings) {
             }
         double gallery_mass = 0;
         for (std::size_t c = 0; c < cells.size(); ++c)
-            gallery_mass += static_cast<double>(cells.population(c)) * cells.value(db.enrolment, c) *
-                            cells.value(db.composition, c);
+            gallery_mass += static_cast<double>(cells.population(c)) *
+                            cells.value(db.enrolment, c) * cells.value(db.composition, c);
         if (!(gallery_mass > 0))
             in.fail("database." + db.name + ".composition",
-                    "no cell has enrolled persons with positive gallery weight: the gallery would be empty");
+                    "no cell has enrolled persons with positive gallery weight: the gallery would "
+                    "be empty");
     }
 
-    for (const auto& name : policy_section_names(settings)) s.policies.push_back(read_policy(in, name, s.databases));
+    for (const auto& name : policy_section_names(settings))
+        s.policies.push_back(read_policy(in, name, s.databases));
     // Presets first, in MODEL.md order, then custom policies alphabetically.
     std::stable_partition(s.policies.begin(), s.policies.end(), [](const Policy& p) {
         return std::find_if(PRESET_POLICIES.begin(), PRESET_POLICIES.end(),
@@ -537,7 +577,8 @@ Scenario load_scenario(const Settings& settings) {
                          return rank(a.name) < rank(b.name);
                      });
 
-    s.run.seed = static_cast<std::uint64_t>(in.count_or("run.seed", 20261123, 0, std::numeric_limits<std::int64_t>::max()));
+    s.run.seed = static_cast<std::uint64_t>(
+        in.count_or("run.seed", 20261123, 0, std::numeric_limits<std::int64_t>::max()));
     s.run.replications = in.count_or("run.replications", 200, 1, MAX_REPLICATIONS);
     if (in.find("run.policies"))
         s.run.policies = in.names("run.policies", "policy");
@@ -550,8 +591,10 @@ Scenario load_scenario(const Settings& settings) {
             for (const auto& q : s.policies) known.push_back(q.name);
             in.fail("run.policies", "unknown policy '" + p + "': allowed: " + join(known));
         }
-    if (std::find(s.run.policies.begin(), s.run.policies.end(), s.run.baseline) == s.run.policies.end())
-        in.fail("run.baseline", "the baseline must be one of run.policies: " + join(s.run.policies));
+    if (std::find(s.run.policies.begin(), s.run.policies.end(), s.run.baseline) ==
+        s.run.policies.end())
+        in.fail("run.baseline",
+                "the baseline must be one of run.policies: " + join(s.run.policies));
     return s;
 }
 

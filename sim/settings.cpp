@@ -1,10 +1,10 @@
 #include "stopscan/settings.hpp"
 
+#include <sys/stat.h>
 #include <algorithm>
 #include <boost/program_options.hpp>
 #include <fstream>
 #include <sstream>
-#include <sys/stat.h>
 
 #include "stopscan/error.hpp"
 
@@ -40,14 +40,16 @@ std::size_t edit_distance(std::string_view a, std::string_view b) {
     for (std::size_t j = 0; j <= b.size(); ++j) d[0][j] = j;
     for (std::size_t i = 1; i <= a.size(); ++i)
         for (std::size_t j = 1; j <= b.size(); ++j) {
-            d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
+            d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1,
+                                d[i - 1][j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
             if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1])
                 d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
         }
     return d[a.size()][b.size()];
 }
 
-std::optional<std::string> nearest(std::string_view word, const std::vector<std::string>& candidates) {
+std::optional<std::string> nearest(std::string_view word,
+                                   const std::vector<std::string>& candidates) {
     std::optional<std::string> best;
     std::size_t best_distance = 0;
     for (const auto& c : candidates) {
@@ -93,15 +95,16 @@ void check_line_syntax(const std::string& text, const std::string& source) {
         if (body.empty()) continue;
         if (body.front() == '[') {
             if (body.back() != ']' || body.size() < 3)
-                throw InputError(source + ":" + std::to_string(number),
-                                 "malformed section header '" + std::string(body) +
-                                     "': write [section]");
+                throw InputError(
+                    source + ":" + std::to_string(number),
+                    "malformed section header '" + std::string(body) + "': write [section]");
             continue;
         }
         const auto eq = body.find('=');
         if (eq == std::string_view::npos || trim(body.substr(0, eq)).empty())
-            throw InputError(source + ":" + std::to_string(number),
-                             "'" + std::string(body) + "' is not a 'key = value' line or a [section] header");
+            throw InputError(
+                source + ":" + std::to_string(number),
+                "'" + std::string(body) + "' is not a 'key = value' line or a [section] header");
     }
 }
 
@@ -151,9 +154,11 @@ Settings Settings::parse_ini(std::string_view raw_text, const std::string& file)
     for (const auto& option : parsed.options) {
         const auto lines = lines_of.find(option.string_key);
         const std::size_t nth = occurrence[option.string_key]++;
-        const int line = lines != lines_of.end() && nth < lines->second.size() ? lines->second[nth] : 0;
+        const int line =
+            lines != lines_of.end() && nth < lines->second.size() ? lines->second[nth] : 0;
         const std::string origin = source + (line > 0 ? ":" + std::to_string(line) : "");
-        const std::string value = option.value.empty() ? "" : std::string(trim(option.value.front()));
+        const std::string value =
+            option.value.empty() ? "" : std::string(trim(option.value.front()));
         auto [it, inserted] = settings.values_.emplace(option.string_key, Setting{value, origin});
         if (!inserted)
             throw InputError(origin, option.string_key, value,
@@ -166,8 +171,7 @@ Settings Settings::read_ini_file(const std::string& path) {
     struct stat info {};
     if (::stat(path.c_str(), &info) != 0)
         throw InputError(path, "cannot read the scenario file: no such file");
-    if (S_ISDIR(info.st_mode))
-        throw InputError(path, "is a directory: give a scenario .ini file");
+    if (S_ISDIR(info.st_mode)) throw InputError(path, "is a directory: give a scenario .ini file");
     // A scenario is a few kilobytes; refuse anything that could only be a mistake.
     constexpr off_t MAX_BYTES = 16 * 1024 * 1024;
     if (info.st_size > MAX_BYTES)
@@ -182,7 +186,8 @@ Settings Settings::read_ini_file(const std::string& path) {
 
 void Settings::apply_override(const std::string& assignment) {
     const auto eq = assignment.find('=');
-    const auto key = eq == std::string::npos ? std::string_view{} : trim(std::string_view(assignment).substr(0, eq));
+    const auto key = eq == std::string::npos ? std::string_view{}
+                                             : trim(std::string_view(assignment).substr(0, eq));
     if (key.empty())
         throw InputError("--set", "'" + assignment + "' is not of the form section.key=value");
     const auto value = trim(std::string_view(assignment).substr(eq + 1));

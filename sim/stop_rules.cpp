@@ -20,25 +20,31 @@ void count_wrongful(std::uint64_t* row, const MetricLayout& layout, std::size_t 
                                                : MetricLayout::WRONGFUL_BY_RECORD_ERROR)];
 }
 
-void search(const Policy& policy, const StopFacts& stop, const MetricLayout& layout, std::uint64_t* row,
-            std::size_t d, ActionState& state) {
+void search(const Policy& policy, const StopFacts& stop, const MetricLayout& layout,
+            std::uint64_t* row, std::size_t d, ActionState& state) {
     const DatabaseRule& rule = policy.rules[d];
     const SearchResult& result = stop.results[d];
     const PersonRecord& person = stop.records[d];
     ++row[layout.at(d, MetricLayout::SEARCHES)];
     switch (result.hit) {
-        case Hit::none: return;
+        case Hit::none:
+            return;
         case Hit::own_record:
             ++row[layout.at(d, MetricLayout::TRUE_MATCHES)];
             if (result.inaccurate) ++row[layout.at(d, MetricLayout::RECORD_ERROR_HITS)];
             break;
-        case Hit::wrong_link: ++row[layout.at(d, MetricLayout::RECORD_ERROR_HITS)]; break;
-        case Hit::false_match: ++row[layout.at(d, MetricLayout::FALSE_MATCHES)]; break;
+        case Hit::wrong_link:
+            ++row[layout.at(d, MetricLayout::RECORD_ERROR_HITS)];
+            break;
+        case Hit::false_match:
+            ++row[layout.at(d, MetricLayout::FALSE_MATCHES)];
+            break;
     }
     if (rule.display == Display::none) return;
     // "flag-only" reveals nothing about a record that carries no flag, so only a shown
     // flag discloses status; "full" discloses every returned record.
-    if (stop.roles[d] == DatabaseRole::immigration && (rule.display == Display::full || result.flag)) {
+    if (stop.roles[d] == DatabaseRole::immigration &&
+        (rule.display == Display::full || result.flag)) {
         ++row[MetricLayout::STATUS_DISCLOSURES];
         if (!person.truth) ++row[MetricLayout::LAWFUL_STATUS_DISCLOSURES];
     }
@@ -66,7 +72,8 @@ void search(const Policy& policy, const StopFacts& stop, const MetricLayout& lay
         }
         if (draw.detention < odds.detention) {
             ++row[MetricLayout::DETENTIONS];
-            if (wrongful) count_wrongful(row, layout, d, result.hit, MetricLayout::WRONGFUL_DETENTIONS);
+            if (wrongful)
+                count_wrongful(row, layout, d, result.hit, MetricLayout::WRONGFUL_DETENTIONS);
         }
     }
 }
@@ -81,8 +88,9 @@ bool apply_policy(const Policy& policy, const StopFacts& stop, const MetricLayou
     for (const Phase phase : {Phase::street, Phase::custody}) {
         for (std::size_t d = 0; d < stop.databases; ++d) {
             const Access access = policy.rules[d].access;
-            const bool searched = phase == Phase::street ? access == Access::street
-                                                         : access == Access::custody && state.arrested;
+            const bool searched = phase == Phase::street
+                                      ? access == Access::street
+                                      : access == Access::custody && state.arrested;
             if (searched) search(policy, stop, layout, row, d, state);
         }
     }

@@ -27,8 +27,10 @@ std::vector<Group> make_groups(const Scenario& s, const CellTable& cells) {
     for (std::size_t d = 0; d < s.dimensions.size(); ++d) {
         const auto& dim = s.dimensions[d];
         const std::size_t first = groups.size();
-        for (const auto& category : dim.categories) groups.push_back({dim.name, category, {}, first + dim.reference});
-        for (std::size_t c = 0; c < cells.size(); ++c) groups[first + cells.category(c, d)].cells.push_back(c);
+        for (const auto& category : dim.categories)
+            groups.push_back({dim.name, category, {}, first + dim.reference});
+        for (std::size_t c = 0; c < cells.size(); ++c)
+            groups[first + cells.category(c, d)].cells.push_back(c);
     }
     return groups;
 }
@@ -50,45 +52,63 @@ double per(double count, double population, double unit) {
 // group (and of its reference group, for ratios).
 class MetricTable {
 public:
-    explicit MetricTable(const MetricLayout& layout) : layout_(layout) {
+    explicit MetricTable(const MetricLayout& layout) {
         add("population");
         add("stops", MetricLayout::STOPS);
         add("stops_per_1000");
         add("stop_rate_ratio");
         add("persons_stopped", MetricLayout::PERSONS_STOPPED);
-        for (const auto m : {MetricLayout::SEARCHES, MetricLayout::TRUE_MATCHES, MetricLayout::FALSE_MATCHES,
-                             MetricLayout::RECORD_ERROR_HITS})
-            for (std::size_t d = 0; d < layout.databases().size(); ++d) add(layout.name(layout.at(d, m)), layout.at(d, m));
-        for (const auto m : {MetricLayout::STATUS_DISCLOSURES, MetricLayout::LAWFUL_STATUS_DISCLOSURES,
-                             MetricLayout::ARRESTS, MetricLayout::WRONGFUL_ARRESTS, MetricLayout::HO_REFERRALS,
-                             MetricLayout::WRONGFUL_HO_REFERRALS, MetricLayout::DETENTIONS,
-                             MetricLayout::WRONGFUL_DETENTIONS, MetricLayout::WRONGFUL_OUTCOMES})
+        for (const auto m : {MetricLayout::SEARCHES, MetricLayout::TRUE_MATCHES,
+                             MetricLayout::FALSE_MATCHES, MetricLayout::RECORD_ERROR_HITS})
+            for (std::size_t d = 0; d < layout.databases().size(); ++d)
+                add(layout.name(layout.at(d, m)), layout.at(d, m));
+        for (const auto m :
+             {MetricLayout::STATUS_DISCLOSURES, MetricLayout::LAWFUL_STATUS_DISCLOSURES,
+              MetricLayout::ARRESTS, MetricLayout::WRONGFUL_ARRESTS, MetricLayout::HO_REFERRALS,
+              MetricLayout::WRONGFUL_HO_REFERRALS, MetricLayout::DETENTIONS,
+              MetricLayout::WRONGFUL_DETENTIONS, MetricLayout::WRONGFUL_OUTCOMES})
             add(layout.name(m), m);
-        for (const auto m : {MetricLayout::WRONGFUL_BY_FALSE_MATCH, MetricLayout::WRONGFUL_BY_RECORD_ERROR})
-            for (std::size_t d = 0; d < layout.databases().size(); ++d) add(layout.name(layout.at(d, m)), layout.at(d, m));
+        for (const auto m :
+             {MetricLayout::WRONGFUL_BY_FALSE_MATCH, MetricLayout::WRONGFUL_BY_RECORD_ERROR})
+            for (std::size_t d = 0; d < layout.databases().size(); ++d)
+                add(layout.name(layout.at(d, m)), layout.at(d, m));
         add("persons_wrongfully_affected", MetricLayout::PERSONS_WRONGFULLY_AFFECTED);
         add("exposure_per_100k");
         add("exposure_ratio");
         add("persons_affected_per_100k");
+        add("wrongful_per_1000_stops");
     }
 
     std::size_t size() const { return names_.size(); }
     const std::string& name(std::size_t i) const { return names_[i]; }
-    bool is_ratio(std::size_t i) const { return names_[i] == "stop_rate_ratio" || names_[i] == "exposure_ratio"; }
+    bool is_ratio(std::size_t i) const {
+        return names_[i] == "stop_rate_ratio" || names_[i] == "exposure_ratio";
+    }
 
     // values[i] for metric i; `ref` is null for the "all" group (ratios undefined).
-    void compute(const std::vector<double>& counts, double pop, const std::vector<double>* ref, double ref_pop,
-                 double* values) const {
+    void compute(const std::vector<double>& counts, double pop, const std::vector<double>* ref,
+                 double ref_pop, double* values) const {
         for (std::size_t i = 0; i < names_.size(); ++i) {
             const auto& n = names_[i];
-            if (counts_of_[i]) values[i] = counts[*counts_of_[i]];
-            else if (n == "population") values[i] = pop;
-            else if (n == "stops_per_1000") values[i] = per(counts[MetricLayout::STOPS], pop, 1e3);
-            else if (n == "exposure_per_100k") values[i] = per(counts[MetricLayout::WRONGFUL_OUTCOMES], pop, 1e5);
+            if (counts_of_[i])
+                values[i] = counts[*counts_of_[i]];
+            else if (n == "population")
+                values[i] = pop;
+            else if (n == "stops_per_1000")
+                values[i] = per(counts[MetricLayout::STOPS], pop, 1e3);
+            else if (n == "exposure_per_100k")
+                values[i] = per(counts[MetricLayout::WRONGFUL_OUTCOMES], pop, 1e5);
+            else if (n == "wrongful_per_1000_stops")
+                values[i] = counts[MetricLayout::STOPS] > 0
+                                ? 1e3 * counts[MetricLayout::WRONGFUL_OUTCOMES] /
+                                      counts[MetricLayout::STOPS]
+                                : UNDEFINED;
             else if (n == "persons_affected_per_100k")
                 values[i] = per(counts[MetricLayout::PERSONS_WRONGFULLY_AFFECTED], pop, 1e5);
             else if (n == "stop_rate_ratio")
-                values[i] = ref ? ratio(counts[MetricLayout::STOPS], pop, (*ref)[MetricLayout::STOPS], ref_pop) : UNDEFINED;
+                values[i] = ref ? ratio(counts[MetricLayout::STOPS], pop,
+                                        (*ref)[MetricLayout::STOPS], ref_pop)
+                                : UNDEFINED;
             else if (n == "exposure_ratio")
                 values[i] = ref ? ratio(counts[MetricLayout::WRONGFUL_OUTCOMES], pop,
                                         (*ref)[MetricLayout::WRONGFUL_OUTCOMES], ref_pop)
@@ -97,9 +117,10 @@ public:
     }
 
     // Ratio of means, the estimate for a ratio metric: steadier than the mean of ratios.
-    double ratio_of_means(std::size_t i, const std::vector<double>& mean, double pop, const std::vector<double>& ref_mean,
-                          double ref_pop) const {
-        const auto k = names_[i] == "stop_rate_ratio" ? MetricLayout::STOPS : MetricLayout::WRONGFUL_OUTCOMES;
+    double ratio_of_means(std::size_t i, const std::vector<double>& mean, double pop,
+                          const std::vector<double>& ref_mean, double ref_pop) const {
+        const auto k =
+            names_[i] == "stop_rate_ratio" ? MetricLayout::STOPS : MetricLayout::WRONGFUL_OUTCOMES;
         return ratio(mean[k], pop, ref_mean[k], ref_pop);
     }
 
@@ -108,7 +129,6 @@ private:
         names_.push_back(name);
         counts_of_.push_back(count);
     }
-    const MetricLayout& layout_;
     std::vector<std::string> names_;
     std::vector<std::optional<std::size_t>> counts_of_;
 };
@@ -136,8 +156,12 @@ double quantile(std::vector<double>& values, double q) {
     const double h = (static_cast<double>(values.size()) - 1) * q;
     const auto lo = static_cast<std::size_t>(std::floor(h));
     const std::size_t hi = std::min(lo + 1, values.size() - 1);
-    if (values[lo] == values[hi]) return values[lo];  // also keeps inf − inf out
-    return values[lo] + (h - static_cast<double>(lo)) * (values[hi] - values[lo]);
+    const double fraction = h - static_cast<double>(lo);
+    // Written so that infinite values (ratios against a zero reference) never meet 0 × inf
+    // or inf − inf.
+    if (fraction == 0 || values[lo] == values[hi]) return values[lo];
+    if (std::isinf(values[hi])) return values[hi];
+    return values[lo] + fraction * (values[hi] - values[lo]);
 }
 
 Summary summarize(const Results& results) {
@@ -152,7 +176,8 @@ Summary summarize(const Results& results) {
 
     std::vector<double> population(groups.size(), 0);
     for (std::size_t g = 0; g < groups.size(); ++g)
-        for (const auto c : groups[g].cells) population[g] += static_cast<double>(results.cell_population[c]);
+        for (const auto c : groups[g].cells)
+            population[g] += static_cast<double>(results.cell_population[c]);
 
     // counts[(p * G + g) * R + r] = summed tally row of group g.
     std::vector<std::vector<double>> counts(P * groups.size() * R, std::vector<double>(K, 0));
@@ -176,19 +201,34 @@ Summary summarize(const Results& results) {
                 table.compute(counts[(p * groups.size() + g) * R + r], population[g],
                               ref ? &counts[(p * groups.size() + *ref) * R + r] : nullptr,
                               ref ? population[*ref] : 0, scratch.data());
-                for (std::size_t i = 0; i < M; ++i) values[((p * groups.size() + g) * M + i) * R + r] = scratch[i];
+                for (std::size_t i = 0; i < M; ++i)
+                    values[((p * groups.size() + g) * M + i) * R + r] = scratch[i];
             }
 
     auto series = [&](std::size_t p, std::size_t g, std::size_t i) {
-        const auto begin = values.begin() + static_cast<std::ptrdiff_t>(((p * groups.size() + g) * M + i) * R);
+        const auto begin =
+            values.begin() + static_cast<std::ptrdiff_t>(((p * groups.size() + g) * M + i) * R);
         return std::vector<double>(begin, begin + static_cast<std::ptrdiff_t>(R));
     };
     auto mean_counts = [&](std::size_t p, std::size_t g) {
         std::vector<double> mean(K, 0);
         for (std::size_t r = 0; r < R; ++r)
-            for (std::size_t k = 0; k < K; ++k) mean[k] += counts[(p * groups.size() + g) * R + r][k];
+            for (std::size_t k = 0; k < K; ++k)
+                mean[k] += counts[(p * groups.size() + g) * R + r][k];
         for (auto& v : mean) v /= static_cast<double>(R);
         return mean;
+    };
+
+    // The estimate of summary.csv; for ratios, the ratio of mean rates.
+    auto estimate = [&](std::size_t p, std::size_t g, std::size_t i) {
+        Estimate e = summarise_values(series(p, g, i));
+        if (table.is_ratio(i)) {
+            const auto ref = *groups[g].reference;
+            const double rom = table.ratio_of_means(i, mean_counts(p, g), population[g],
+                                                    mean_counts(p, ref), population[ref]);
+            e.estimate = std::isnan(rom) ? std::nullopt : std::optional<double>(rom);
+        }
+        return e;
     };
 
     Summary summary;
@@ -200,13 +240,8 @@ Summary summarize(const Results& results) {
             const auto& group = groups[g];
             for (std::size_t i = 0; i < M; ++i) {
                 if (table.is_ratio(i) && !group.reference) continue;  // no ratio for "all"
-                Estimate e = summarise_values(series(p, g, i));
-                if (table.is_ratio(i)) {
-                    const double rom = table.ratio_of_means(i, mean_counts(p, g), population[g],
-                                                            mean_counts(p, *group.reference), population[*group.reference]);
-                    e.estimate = std::isnan(rom) ? std::nullopt : std::optional<double>(rom);
-                }
-                summary.rows.push_back({policy, group.dimension, group.category, table.name(i), e});
+                summary.rows.push_back(
+                    {policy, group.dimension, group.category, table.name(i), estimate(p, g, i)});
             }
         }
     }
@@ -217,16 +252,19 @@ Summary summarize(const Results& results) {
         for (std::size_t g = 0; g < groups.size(); ++g) {
             const auto& group = groups[g];
             for (std::size_t i = 0; i < M; ++i) {
-                if (table.name(i) == "population" || (table.is_ratio(i) && !group.reference)) continue;
+                if (table.name(i) == "population" || (table.is_ratio(i) && !group.reference))
+                    continue;
                 const auto a = series(p, g, i);
                 const auto z = series(b, g, i);
                 std::vector<double> delta(R);
                 for (std::size_t r = 0; r < R; ++r)
                     delta[r] = std::isfinite(a[r]) && std::isfinite(z[r]) ? a[r] - z[r] : UNDEFINED;
-                EffectRow row{policy, baseline, group.dimension, group.category, table.name(i),
-                              summarise_values(delta), std::nullopt};
-                const auto base = summarise_values(z).estimate;
-                if (row.delta.estimate && base && *base != 0) row.relative_change = *row.delta.estimate / *base;
+                EffectRow row{policy,         baseline,      group.dimension,
+                              group.category, table.name(i), summarise_values(delta),
+                              std::nullopt};
+                const auto base = estimate(b, g, i).estimate;
+                if (row.delta.estimate && base && *base != 0)
+                    row.relative_change = *row.delta.estimate / *base;
                 summary.effects.push_back(std::move(row));
             }
         }
@@ -234,17 +272,22 @@ Summary summarize(const Results& results) {
     return summary;
 }
 
-const SummaryRow* Summary::find(const std::string& policy, const std::string& dimension, const std::string& category,
-                                const std::string& metric) const {
+const SummaryRow* Summary::find(const std::string& policy, const std::string& dimension,
+                                const std::string& category, const std::string& metric) const {
     for (const auto& r : rows)
-        if (r.policy == policy && r.dimension == dimension && r.category == category && r.metric == metric) return &r;
+        if (r.policy == policy && r.dimension == dimension && r.category == category &&
+            r.metric == metric)
+            return &r;
     return nullptr;
 }
 
 const EffectRow* Summary::find_effect(const std::string& policy, const std::string& dimension,
-                                      const std::string& category, const std::string& metric) const {
+                                      const std::string& category,
+                                      const std::string& metric) const {
     for (const auto& r : effects)
-        if (r.policy == policy && r.dimension == dimension && r.category == category && r.metric == metric) return &r;
+        if (r.policy == policy && r.dimension == dimension && r.category == category &&
+            r.metric == metric)
+            return &r;
     return nullptr;
 }
 

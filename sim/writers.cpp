@@ -1,14 +1,14 @@
 #include "stopscan/writers.hpp"
 
+#include <openssl/evp.h>
+#include <unistd.h>
 #include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <iomanip>
 #include <map>
-#include <openssl/evp.h>
 #include <sstream>
-#include <unistd.h>
 
 #include "stopscan/build_info.hpp"
 #include "stopscan/error.hpp"
@@ -24,17 +24,29 @@ std::string csv_field(const std::string& text) {
     return out + "\"";
 }
 
-std::string csv_value(const std::optional<double>& v) { return v ? format_value(*v) : "NA"; }
+std::string csv_value(const std::optional<double>& v) {
+    return v ? format_value(*v) : "NA";
+}
 
 std::string json_string(const std::string& text) {
     std::string out = "\"";
     for (const char c : text) {
         switch (c) {
-            case '"': out += "\\\""; break;
-            case '\\': out += "\\\\"; break;
-            case '\n': out += "\\n"; break;
-            case '\t': out += "\\t"; break;
-            case '\r': out += "\\r"; break;
+            case '"':
+                out += "\\\"";
+                break;
+            case '\\':
+                out += "\\\\";
+                break;
+            case '\n':
+                out += "\\n";
+                break;
+            case '\t':
+                out += "\\t";
+                break;
+            case '\r':
+                out += "\\r";
+                break;
             default:
                 if (static_cast<unsigned char>(c) < 0x20) {
                     char buffer[8];
@@ -61,11 +73,16 @@ std::string display(const std::optional<double>& v) {
     if (std::isinf(*v)) return *v > 0 ? "inf" : "-inf";
     const double a = std::abs(*v);
     char buffer[32];
-    if (a >= 1e6 || (a > 0 && a < 1e-3)) std::snprintf(buffer, sizeof buffer, "%.2e", *v);
-    else if (a >= 100) std::snprintf(buffer, sizeof buffer, "%.0f", *v);
-    else if (a >= 10) std::snprintf(buffer, sizeof buffer, "%.1f", *v);
-    else if (a >= 1) std::snprintf(buffer, sizeof buffer, "%.2f", *v);
-    else std::snprintf(buffer, sizeof buffer, "%.3f", *v);
+    if (a >= 1e6 || (a > 0 && a < 1e-3))
+        std::snprintf(buffer, sizeof buffer, "%.2e", *v);
+    else if (a >= 100)
+        std::snprintf(buffer, sizeof buffer, "%.0f", *v);
+    else if (a >= 10)
+        std::snprintf(buffer, sizeof buffer, "%.1f", *v);
+    else if (a >= 1)
+        std::snprintf(buffer, sizeof buffer, "%.2f", *v);
+    else
+        std::snprintf(buffer, sizeof buffer, "%.3f", *v);
     return buffer;
 }
 
@@ -92,20 +109,23 @@ std::string summary_csv(const Summary& summary) {
     std::ostringstream out;
     out << "policy,dimension,category,metric,estimate,lo95,hi95,replications\n";
     for (const auto& r : summary.rows)
-        out << csv_field(r.policy) << ',' << csv_field(r.dimension) << ',' << csv_field(r.category) << ','
-            << csv_field(r.metric) << ',' << csv_value(r.value.estimate) << ',' << csv_value(r.value.lo95) << ','
-            << csv_value(r.value.hi95) << ',' << r.value.replications << '\n';
+        out << csv_field(r.policy) << ',' << csv_field(r.dimension) << ',' << csv_field(r.category)
+            << ',' << csv_field(r.metric) << ',' << csv_value(r.value.estimate) << ','
+            << csv_value(r.value.lo95) << ',' << csv_value(r.value.hi95) << ','
+            << r.value.replications << '\n';
     return out.str();
 }
 
 std::string effects_csv(const Summary& summary) {
     std::ostringstream out;
-    out << "policy,baseline,dimension,category,metric,delta,lo95,hi95,relative_change,replications\n";
+    out << "policy,baseline,dimension,category,metric,delta,lo95,hi95,relative_change,"
+           "replications\n";
     for (const auto& r : summary.effects)
-        out << csv_field(r.policy) << ',' << csv_field(r.baseline) << ',' << csv_field(r.dimension) << ','
-            << csv_field(r.category) << ',' << csv_field(r.metric) << ',' << csv_value(r.delta.estimate) << ','
-            << csv_value(r.delta.lo95) << ',' << csv_value(r.delta.hi95) << ',' << csv_value(r.relative_change)
-            << ',' << r.delta.replications << '\n';
+        out << csv_field(r.policy) << ',' << csv_field(r.baseline) << ',' << csv_field(r.dimension)
+            << ',' << csv_field(r.category) << ',' << csv_field(r.metric) << ','
+            << csv_value(r.delta.estimate) << ',' << csv_value(r.delta.lo95) << ','
+            << csv_value(r.delta.hi95) << ',' << csv_value(r.relative_change) << ','
+            << r.delta.replications << '\n';
     return out.str();
 }
 
@@ -117,15 +137,16 @@ std::string results_json(const Results& results, const Summary& summary) {
     for (const auto& r : summary.rows) {
         if (!tree.count(r.policy)) policy_order.push_back(r.policy);
         tree[r.policy][r.dimension][r.category].emplace_back(
-            r.metric, "{\"estimate\": " + json_value(r.value.estimate) + ", \"lo95\": " + json_value(r.value.lo95) +
-                          ", \"hi95\": " + json_value(r.value.hi95) +
+            r.metric, "{\"estimate\": " + json_value(r.value.estimate) + ", \"lo95\": " +
+                          json_value(r.value.lo95) + ", \"hi95\": " + json_value(r.value.hi95) +
                           ", \"replications\": " + std::to_string(r.value.replications) + "}");
     }
     std::ostringstream out;
     const Scenario& s = *results.plan.scenario;
-    out << "{\n  \"scenario\": " << json_string(s.name) << ",\n  \"period\": " << json_string(s.period)
-        << ",\n  \"seed\": " << results.plan.seed << ",\n  \"replications\": " << results.plan.replications
-        << ",\n  \"baseline\": " << json_string(s.policies[results.plan.policies[results.plan.baseline]].name)
+    out << "{\n  \"scenario\": " << json_string(s.name)
+        << ",\n  \"period\": " << json_string(s.period) << ",\n  \"seed\": " << results.plan.seed
+        << ",\n  \"replications\": " << results.plan.replications << ",\n  \"baseline\": "
+        << json_string(s.policies[results.plan.policies[results.plan.baseline]].name)
         << ",\n  \"policies\": {";
     bool first_policy = true;
     for (const auto& policy : policy_order) {
@@ -140,8 +161,8 @@ std::string results_json(const Results& results, const Summary& summary) {
                 out << (first_cat ? "\n" : ",\n") << "        " << json_string(category) << ": {";
                 first_cat = false;
                 for (std::size_t i = 0; i < metrics.size(); ++i)
-                    out << (i ? ",\n" : "\n") << "          " << json_string(metrics[i].first) << ": "
-                        << metrics[i].second;
+                    out << (i ? ",\n" : "\n") << "          " << json_string(metrics[i].first)
+                        << ": " << metrics[i].second;
                 out << "\n        }";
             }
             out << "\n      }";
@@ -152,9 +173,12 @@ std::string results_json(const Results& results, const Summary& summary) {
     for (std::size_t i = 0; i < summary.effects.size(); ++i) {
         const auto& e = summary.effects[i];
         out << (i ? ",\n" : "\n") << "    {\"policy\": " << json_string(e.policy)
-            << ", \"baseline\": " << json_string(e.baseline) << ", \"dimension\": " << json_string(e.dimension)
-            << ", \"category\": " << json_string(e.category) << ", \"metric\": " << json_string(e.metric)
-            << ", \"delta\": " << json_value(e.delta.estimate) << ", \"lo95\": " << json_value(e.delta.lo95)
+            << ", \"baseline\": " << json_string(e.baseline)
+            << ", \"dimension\": " << json_string(e.dimension)
+            << ", \"category\": " << json_string(e.category)
+            << ", \"metric\": " << json_string(e.metric)
+            << ", \"delta\": " << json_value(e.delta.estimate)
+            << ", \"lo95\": " << json_value(e.delta.lo95)
             << ", \"hi95\": " << json_value(e.delta.hi95)
             << ", \"relative_change\": " << json_value(e.relative_change)
             << ", \"replications\": " << e.delta.replications << "}";
@@ -169,9 +193,23 @@ std::string sha256_hex(const std::string& bytes) {
     if (EVP_Digest(bytes.data(), bytes.size(), digest, &length, EVP_sha256(), nullptr) != 1)
         throw InternalError("SHA-256 failed");
     std::ostringstream out;
-    for (unsigned int i = 0; i < length; ++i) out << std::hex << std::setw(2) << std::setfill('0') << int(digest[i]);
+    for (unsigned int i = 0; i < length; ++i)
+        out << std::hex << std::setw(2) << std::setfill('0') << int(digest[i]);
     return out.str();
 }
+
+namespace {
+
+// The settings in effect after overrides, one "key = value" line each in key order: its hash
+// identifies what was run even when --set changed the file's values.
+std::string effective_text(const Settings& settings) {
+    std::string text;
+    for (const auto& [key, setting] : settings.all())
+        text.append(key).append(" = ").append(setting.value).append("\n");
+    return text;
+}
+
+}  // namespace
 
 std::string manifest_json(const Results& results, const Provenance& provenance) {
     const Scenario& s = *results.plan.scenario;
@@ -181,21 +219,47 @@ std::string manifest_json(const Results& results, const Provenance& provenance) 
         << ",\n  \"git_commit\": " << json_string(STOPSCAN_GIT_COMMIT)
         << ",\n  \"build_type\": " << json_string(STOPSCAN_BUILD_TYPE)
         << ",\n  \"command_line\": " << json_string(provenance.command_line)
-        << ",\n  \"scenario_name\": " << json_string(s.name)
-        << ",\n  \"scenario_file\": " << json_string(provenance.scenario_path.empty() ? "(embedded default)" : provenance.scenario_path)
+        << ",\n  \"scenario_name\": " << json_string(s.name) << ",\n  \"scenario_file\": "
+        << json_string(provenance.scenario_path.empty() ? "(embedded default)"
+                                                        : provenance.scenario_path)
         << ",\n  \"scenario_sha256\": " << json_string(sha256_hex(s.settings.text()))
-        << ",\n  \"seed\": " << results.plan.seed << ",\n  \"replications\": " << results.plan.replications
+        << ",\n  \"effective_configuration_sha256\": "
+        << json_string(sha256_hex(effective_text(s.settings)))
+        << ",\n  \"seed\": " << results.plan.seed
+        << ",\n  \"replications\": " << results.plan.replications
         << ",\n  \"threads\": " << results.threads_used << ",\n  \"policies\": [";
     for (std::size_t p = 0; p < results.plan.policies.size(); ++p)
         out << (p ? ", " : "") << json_string(s.policies[results.plan.policies[p]].name);
-    out << "],\n  \"baseline\": " << json_string(s.policies[results.plan.policies[results.plan.baseline]].name)
-        << ",\n  \"stops_simulated\": " << stops << ",\n  \"wall_seconds\": " << format_value(results.wall_seconds)
+    out << "],\n  \"policy_rules\": {";
+    // Every rule in effect, presets' defaults included, so a reader need not know them.
+    static constexpr const char* ACCESS[] = {"street", "custody", "none"};
+    static constexpr const char* DISPLAY[] = {"full", "flag-only", "none"};
+    for (std::size_t p = 0; p < results.plan.policies.size(); ++p) {
+        const Policy& policy = s.policies[results.plan.policies[p]];
+        out << (p ? ",\n" : "\n") << "    " << json_string(policy.name)
+            << ": {\"description\": " << json_string(policy.description);
+        for (std::size_t d = 0; d < s.databases.size(); ++d) {
+            const DatabaseRule& rule = policy.rules[d];
+            out << ", " << json_string(s.databases[d].name) << ": {\"access\": \""
+                << ACCESS[static_cast<int>(rule.access)] << "\", \"display\": \""
+                << DISPLAY[static_cast<int>(rule.display)]
+                << "\", \"verify\": " << format_value(rule.verify) << "}";
+        }
+        out << "}";
+    }
+    out << "\n  },\n  \"baseline\": "
+        << json_string(s.policies[results.plan.policies[results.plan.baseline]].name)
+        << ",\n  \"stops_simulated\": " << stops
+        << ",\n  \"wall_seconds\": " << format_value(results.wall_seconds)
         << ",\n  \"stops_per_second\": "
-        << format_value(results.wall_seconds > 0 ? std::round(static_cast<double>(stops) / results.wall_seconds) : 0)
+        << format_value(results.wall_seconds > 0
+                            ? std::round(static_cast<double>(stops) / results.wall_seconds)
+                            : 0)
         << ",\n  \"effective_configuration\": {";
     bool first = true;
     for (const auto& [key, setting] : s.settings.all()) {
-        out << (first ? "\n" : ",\n") << "    " << json_string(key) << ": {\"value\": " << json_string(setting.value)
+        out << (first ? "\n" : ",\n") << "    " << json_string(key)
+            << ": {\"value\": " << json_string(setting.value)
             << ", \"from\": " << json_string(setting.origin) << "}";
         first = false;
     }
@@ -205,8 +269,9 @@ std::string manifest_json(const Results& results, const Provenance& provenance) 
 
 void write_file_atomically(const std::string& path, const std::string& content) {
     const auto slash = path.find_last_of('/');
-    const std::string temporary = (slash == std::string::npos ? std::string() : path.substr(0, slash + 1)) + "." +
-                                  path.substr(slash == std::string::npos ? 0 : slash + 1) + ".tmp";
+    const std::string temporary =
+        (slash == std::string::npos ? std::string() : path.substr(0, slash + 1)) + "." +
+        path.substr(slash == std::string::npos ? 0 : slash + 1) + ".tmp";
     {
         std::ofstream file(temporary, std::ios::binary | std::ios::trunc);
         file << content;
@@ -232,7 +297,8 @@ void write_outputs(const std::string& directory, const Results& results, const S
         {"results.json", results_json(results, summary)},
         {"manifest.json", manifest_json(results, provenance)},
     };
-    for (const auto& [name, content] : files) write_file_atomically(directory + "/" + name, content);
+    for (const auto& [name, content] : files)
+        write_file_atomically(directory + "/" + name, content);
 }
 
 void print_exposure_table(std::ostream& out, const Results& results, const Summary& summary) {
@@ -278,13 +344,15 @@ void print_exposure_table(std::ostream& out, const Results& results, const Summa
             out << '\n';
         }
     }
-    out << "\nWrongful outcomes by cause, everyone (count over " << s.period << ", mean [95% interval])\n";
+    out << "\nWrongful outcomes by cause, everyone (count over " << s.period
+        << ", mean [95% interval])\n";
     out << pad("cause", LABEL);
     for (const auto& p : policies) out << pad(p, COLUMN);
     out << '\n';
     for (const auto& db : s.databases)
-        for (const auto& [metric, what] : {std::pair<std::string, std::string>{"wrongful_by_false_match.", "false match"},
-                                           {"wrongful_by_record_error.", "record error"}}) {
+        for (const auto& [metric, what] :
+             {std::pair<std::string, std::string>{"wrongful_by_false_match.", "false match"},
+              {"wrongful_by_record_error.", "record error"}}) {
             out << pad(db.name + " " + what, LABEL);
             for (const auto& p : policies) {
                 const auto* row = summary.find(p, "all", "all", metric + db.name);

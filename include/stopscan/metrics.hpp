@@ -40,7 +40,9 @@ public:
     explicit MetricLayout(std::vector<std::string> database_names);
 
     /// Number of count metrics in a row.
-    std::size_t size() const noexcept { return FIXED_COUNT + PER_DATABASE_COUNT * databases_.size(); }
+    std::size_t size() const noexcept {
+        return FIXED_COUNT + PER_DATABASE_COUNT * databases_.size();
+    }
     /// Position of a per-database metric.
     std::size_t at(std::size_t database, PerDatabase metric) const noexcept {
         return FIXED_COUNT + database * PER_DATABASE_COUNT + metric;

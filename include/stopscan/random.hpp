@@ -18,12 +18,12 @@ namespace stopscan {
 /// One value per model decision (after OpenMC's STREAM_* constants): a draw for one
 /// purpose can never be consumed by another, whatever the policy or code path.
 enum class Purpose : std::uint32_t {
-    PersonsInCell = 1,   ///< how many persons of a cell are stopped at least once
-    StopsOfPerson = 2,   ///< how many times a stopped person is stopped
-    PersonRecord = 3,    ///< enrolment, truth and record state of a person in one database
-    StopModality = 4,    ///< fingerprint or face at one stop
-    Search = 5,          ///< biometric outcome of one 1:N search
-    Action = 6,          ///< officer's action and independent verification after a hit
+    PersonsInCell = 1,  ///< how many persons of a cell are stopped at least once
+    StopsOfPerson = 2,  ///< how many times a stopped person is stopped
+    PersonRecord = 3,   ///< enrolment, truth and record state of a person in one database
+    StopModality = 4,   ///< fingerprint or face at one stop
+    Search = 5,         ///< biometric outcome of one 1:N search
+    Action = 6,         ///< officer's action and independent verification after a hit
 };
 
 /// 64-bit finaliser of SplitMix64 (Steele, Lea, Flood 2014): a bijective mixing hash used

@@ -25,8 +25,8 @@ inline constexpr std::array<const char*, MODALITY_COUNT> MODALITY_NAMES{"fingerp
 struct Dimension {
     std::string name;
     std::vector<std::string> categories;
-    std::size_t reference = 0;           ///< index of the reference category for ratios
-    std::optional<std::size_t> parent;   ///< index of the parent dimension, if conditional
+    std::size_t reference = 0;          ///< index of the reference category for ratios
+    std::optional<std::size_t> parent;  ///< index of the parent dimension, if conditional
     /// shares[p][k]: share of category k given parent category p (p = 0 when no parent).
     std::vector<std::vector<double>> shares;
 };
@@ -53,18 +53,18 @@ struct Matcher {
 struct Database {
     std::string name;
     DatabaseRole role = DatabaseRole::criminal;
-    std::int64_t size = 0;             ///< records in the gallery (M_D)
-    CellParameter composition;          ///< gallery weight of a cell relative to its enrolled population
-    CellParameter enrolment;            ///< P(person has a record)
-    CellParameter truth;                ///< P(adverse truth | enrolled): wanted / no valid leave
-    CellParameter truth_unenrolled;     ///< P(adverse truth | not enrolled)
-    CellParameter false_flag;           ///< P(record adverse | truth not adverse)
-    CellParameter missing_flag;         ///< P(record not adverse | truth adverse)
-    CellParameter wrong_link;           ///< P(biometrics linked to another identity's record)
-    CellParameter gallery_flag_rate;    ///< P(adverse flag) of a record of this cell in the gallery
-    CellParameter arrest;               ///< P(arrest | adverse flag shown)
-    CellParameter ho_referral;          ///< P(Home Office referral | adverse flag shown)
-    CellParameter detention;            ///< P(detention | referral)
+    std::int64_t size = 0;      ///< records in the gallery (M_D)
+    CellParameter composition;  ///< gallery weight of a cell relative to its enrolled population
+    CellParameter enrolment;    ///< P(person has a record)
+    CellParameter truth;        ///< P(adverse truth | enrolled): wanted / no valid leave
+    CellParameter truth_unenrolled;   ///< P(adverse truth | not enrolled)
+    CellParameter false_flag;         ///< P(record adverse | truth not adverse)
+    CellParameter missing_flag;       ///< P(record not adverse | truth adverse)
+    CellParameter wrong_link;         ///< P(biometrics linked to another identity's record)
+    CellParameter gallery_flag_rate;  ///< P(adverse flag) of a record of this cell in the gallery
+    CellParameter arrest;             ///< P(arrest | adverse flag shown)
+    CellParameter ho_referral;        ///< P(Home Office referral | adverse flag shown)
+    CellParameter detention;          ///< P(detention | referral)
     std::array<std::optional<Matcher>, MODALITY_COUNT> matchers;
 };
 
@@ -88,8 +88,8 @@ struct Policy {
 };
 
 /// The four presets of MODEL.md §6, in this order.
-inline constexpr std::array<const char*, 4> PRESET_POLICIES{"dual-search", "ident1-only", "firewall",
-                                                            "custody-verify"};
+inline constexpr std::array<const char*, 4> PRESET_POLICIES{"dual-search", "ident1-only",
+                                                            "firewall", "custody-verify"};
 
 /// Defaults for a run, overridable on the command line.
 struct RunDefaults {

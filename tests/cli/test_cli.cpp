@@ -36,7 +36,8 @@ class TempDir {
 public:
     TempDir() {
         std::string pattern = (fs::temp_directory_path() / "stopscan-cli-XXXXXX").string();
-        if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed for " + pattern);
+        if (::mkdtemp(pattern.data()) == nullptr)
+            throw std::runtime_error("mkdtemp failed for " + pattern);
         path_ = pattern;
     }
     ~TempDir() {
@@ -102,7 +103,8 @@ std::string read_file(const fs::path& p) {
 }
 
 const std::string& default_text() {
-    static const std::string text = read_file(fs::path(STOPSCAN_SOURCE_DIR) / "scenarios" / "default.ini");
+    static const std::string text =
+        read_file(fs::path(STOPSCAN_SOURCE_DIR) / "scenarios" / "default.ini");
     return text;
 }
 
@@ -123,7 +125,8 @@ int line_of(const std::string& text, const std::string& needle) {
     INFO("fixture text not found: " << needle);
     REQUIRE(pos != std::string::npos);
     if (needle.front() == '\n') ++pos;
-    return 1 + static_cast<int>(std::count(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(pos), '\n'));
+    return 1 + static_cast<int>(
+                   std::count(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(pos), '\n'));
 }
 
 // Runs a command that must be refused with exactly `message` (without the prefix). A `run`
@@ -164,7 +167,8 @@ CliResult require_refused_one_line(TempDir& tmp, std::vector<std::string> args) 
 
 std::set<std::string> listing(const fs::path& dir) {
     std::set<std::string> names;
-    for (const auto& entry : fs::directory_iterator(dir)) names.insert(entry.path().filename().string());
+    for (const auto& entry : fs::directory_iterator(dir))
+        names.insert(entry.path().filename().string());
     return names;
 }
 
@@ -189,8 +193,10 @@ std::string after_first_line(const std::string& text) {
 TEST_CASE("a missing scenario file is refused with its path", "[cli][bad-input][file]") {
     TempDir tmp;
     const auto missing = (tmp.path() / "no-such-scenario.ini").string();
-    require_refused(tmp, {"run", missing}, missing + ": cannot read the scenario file: no such file");
-    require_refused(tmp, {"validate", missing}, missing + ": cannot read the scenario file: no such file");
+    require_refused(tmp, {"run", missing},
+                    missing + ": cannot read the scenario file: no such file");
+    require_refused(tmp, {"validate", missing},
+                    missing + ": cannot read the scenario file: no such file");
 }
 
 TEST_CASE("a directory given as the scenario is refused", "[cli][bad-input][file]") {
@@ -199,7 +205,8 @@ TEST_CASE("a directory given as the scenario is refused", "[cli][bad-input][file
     require_refused(tmp, {"run", dir}, dir + ": is a directory: give a scenario .ini file");
 }
 
-TEST_CASE("an unknown key in a file names file, line, value and the nearest key", "[cli][bad-input][file]") {
+TEST_CASE("an unknown key in a file names file, line, value and the nearest key",
+          "[cli][bad-input][file]") {
     TempDir tmp;
     const auto text = replaced(default_text(), "\ntotal = 72000", "\ntotl = 72000");
     const auto file = tmp.write("typo.ini", text);
@@ -214,14 +221,16 @@ TEST_CASE("an unknown key via --set suggests the nearest key", "[cli][bad-input]
                     "--set: stops.totl = 5: unknown key; did you mean 'stops.total'?");
 }
 
-TEST_CASE("a typo in a section name is an unknown key, not a missing one", "[cli][bad-input][file]") {
+TEST_CASE("a typo in a section name is an unknown key, not a missing one",
+          "[cli][bad-input][file]") {
     TempDir tmp;
     const auto text = replaced(default_text(), "[database.IDENT1]", "[database.IDENT]");
     const auto file = tmp.write("section.ini", text);
     // The section's keys in alphabetical order: arrest comes first.
-    require_refused(tmp, {"run", file},
-                    file + ":" + std::to_string(line_of(text, "\narrest = 0.9")) +
-                        ": database.IDENT.arrest = 0.9: unknown key; did you mean 'database.IDENT1.arrest'?");
+    require_refused(
+        tmp, {"run", file},
+        file + ":" + std::to_string(line_of(text, "\narrest = 0.9")) +
+            ": database.IDENT.arrest = 0.9: unknown key; did you mean 'database.IDENT1.arrest'?");
 }
 
 TEST_CASE("a syntax error names the line number", "[cli][bad-input][file]") {
@@ -257,15 +266,16 @@ TEST_CASE("a key given twice is refused, naming both places", "[cli][bad-input][
     const auto file = tmp.write("twice.ini", text);
     const auto first = line_of(text, "\ntotal = 72000");
     const auto r = require_refused_one_line(tmp, {"run", file});
-    const std::string tail =
-        ": stops.total = 5: key given twice (first at " + file + ":" + std::to_string(first) + "): give it once\n";
+    const std::string tail = ": stops.total = 5: key given twice (first at " + file + ":" +
+                             std::to_string(first) + "): give it once\n";
     CHECK(r.err.rfind(PREFIX + file + ":", 0) == 0);
-    CHECK((r.err.size() >= tail.size() && r.err.compare(r.err.size() - tail.size(), tail.size(), tail) == 0));
+    CHECK((r.err.size() >= tail.size() &&
+           r.err.compare(r.err.size() - tail.size(), tail.size(), tail) == 0));
 }
 
-// Regression (fixed; was in sim/settings.cpp, key_lines + Settings::parse_ini): key_lines() keeps only the FIRST
-// line of each key (map::emplace), so the duplicate is reported at the first line too:
-// "x.ini:46: stops.total = 5: key given twice (first at x.ini:46)".
+// Regression (fixed; was in sim/settings.cpp, key_lines + Settings::parse_ini): key_lines() keeps
+// only the FIRST line of each key (map::emplace), so the duplicate is reported at the first line
+// too: "x.ini:46: stops.total = 5: key given twice (first at x.ini:46)".
 TEST_CASE("a key given twice is reported at the second occurrence", "[cli][bad-input][file]") {
     TempDir tmp;
     const auto text = replaced(default_text(), "\ntotal = 72000", "\ntotal = 72000\ntotal = 5");
@@ -273,8 +283,9 @@ TEST_CASE("a key given twice is reported at the second occurrence", "[cli][bad-i
     const auto first = line_of(text, "\ntotal = 72000");
     const auto second = line_of(text, "\ntotal = 5");
     require_refused(tmp, {"run", file},
-                    file + ":" + std::to_string(second) + ": stops.total = 5: key given twice (first at " + file +
-                        ":" + std::to_string(first) + "): give it once");
+                    file + ":" + std::to_string(second) +
+                        ": stops.total = 5: key given twice (first at " + file + ":" +
+                        std::to_string(first) + "): give it once");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -285,32 +296,38 @@ TEST_CASE("a negative count is refused, not wrapped", "[cli][bad-input][value]")
     TempDir tmp;
     const auto text = replaced(default_text(), "\ntotal = 72000", "\ntotal = -5");
     const auto file = tmp.write("negative.ini", text);
-    require_refused(tmp, {"run", file},
-                    file + ":" + std::to_string(line_of(text, "\ntotal = -5")) +
-                        ": stops.total = -5: out of range: must be a whole number in [0, 10000000000]");
-    require_refused(tmp, {"run", "--set", "stops.total=-5"},
-                    "--set: stops.total = -5: out of range: must be a whole number in [0, 10000000000]");
+    require_refused(
+        tmp, {"run", file},
+        file + ":" + std::to_string(line_of(text, "\ntotal = -5")) +
+            ": stops.total = -5: out of range: must be a whole number in [0, 10000000000]");
+    require_refused(
+        tmp, {"run", "--set", "stops.total=-5"},
+        "--set: stops.total = -5: out of range: must be a whole number in [0, 10000000000]");
 }
 
 TEST_CASE("a count in scientific notation is not a whole number", "[cli][bad-input][value]") {
     TempDir tmp;
-    require_refused(tmp, {"run", "--set", "stops.total=1e5"},
-                    "--set: stops.total = 1e5: not a whole number: must be a whole number in [0, 10000000000]");
+    require_refused(
+        tmp, {"run", "--set", "stops.total=1e5"},
+        "--set: stops.total = 1e5: not a whole number: must be a whole number in [0, 10000000000]");
     require_refused(tmp, {"run", "--set", "stops.total=72000 stops"},
-                    "--set: stops.total = 72000 stops: not a whole number: must be a whole number in [0, 10000000000]");
+                    "--set: stops.total = 72000 stops: not a whole number: must be a whole number "
+                    "in [0, 10000000000]");
 }
 
-// Regression (fixed; was in sim/scenario.cpp Reader::parse_count, and sim/cli.cpp parse_integer): from_chars'
-// errc::result_out_of_range is reported as "not a whole number" although the value IS a
+// Regression (fixed; was in sim/scenario.cpp Reader::parse_count, and sim/cli.cpp parse_integer):
+// from_chars' errc::result_out_of_range is reported as "not a whole number" although the value IS a
 // whole number, only too large. Should be "out of range: ...".
 TEST_CASE("a count too large for 64 bits is out of range, not 'not a whole number'",
           "[cli][bad-input][value]") {
     TempDir tmp;
-    require_refused(tmp, {"run", "--set", "stops.total=99999999999999999999"},
-                    "--set: stops.total = 99999999999999999999: out of range: must be a whole number in [0, "
-                    "10000000000]");
+    require_refused(
+        tmp, {"run", "--set", "stops.total=99999999999999999999"},
+        "--set: stops.total = 99999999999999999999: out of range: must be a whole number in [0, "
+        "10000000000]");
     require_refused(tmp, {"run", "--replications", "99999999999999999999"},
-                    "command line: --replications = 99999999999999999999: out of range: must be a whole number in "
+                    "command line: --replications = 99999999999999999999: out of range: must be a "
+                    "whole number in "
                     "[1, 1000000]");
 }
 
@@ -318,9 +335,10 @@ TEST_CASE("NaN is not a probability", "[cli][bad-input][value]") {
     TempDir tmp;
     const auto text = replaced(default_text(), "\narrest = 0.9 ", "\narrest = nan ");
     const auto file = tmp.write("nan.ini", text);
-    require_refused(tmp, {"run", file},
-                    file + ":" + std::to_string(line_of(text, "\narrest = nan")) +
-                        ": database.IDENT1.arrest = nan: not a finite number: must be a probability in [0, 1]");
+    require_refused(
+        tmp, {"run", file},
+        file + ":" + std::to_string(line_of(text, "\narrest = nan")) +
+            ": database.IDENT1.arrest = nan: not a finite number: must be a probability in [0, 1]");
 }
 
 TEST_CASE("inf is refused where only a finite number is allowed", "[cli][bad-input][value]") {
@@ -328,83 +346,99 @@ TEST_CASE("inf is refused where only a finite number is allowed", "[cli][bad-inp
     require_refused(tmp, {"run", "--set", "stops.propensity=inf"},
                     "--set: stops.propensity = inf: not a finite number: must be a number >= 0");
     require_refused(tmp, {"run", "--set", "database.IDENT1.arrest=inf"},
-                    "--set: database.IDENT1.arrest = inf: not a finite number: must be a probability in [0, 1]");
+                    "--set: database.IDENT1.arrest = inf: not a finite number: must be a "
+                    "probability in [0, 1]");
 }
 
 TEST_CASE("a non-positive dispersion is refused", "[cli][bad-input][value]") {
     TempDir tmp;
     require_refused(tmp, {"run", "--set", "stops.dispersion=-2"},
-                    "--set: stops.dispersion = -2: out of range: must be > 0 or 'inf' (Poisson)");
-    require_refused(tmp, {"run", "--set", "stops.dispersion=0"},
-                    "--set: stops.dispersion = 0: out of range: must be > 0 or 'inf' (Poisson)");
+                    "--set: stops.dispersion = -2: out of range: must be a number >= 1e-12, or "
+                    "'inf' (Poisson)");
+    require_refused(
+        tmp, {"run", "--set", "stops.dispersion=0"},
+        "--set: stops.dispersion = 0: out of range: must be a number >= 1e-12, or 'inf' (Poisson)");
 }
 
 TEST_CASE("shares that do not sum to 1 are refused", "[cli][bad-input][value]") {
     TempDir tmp;
     require_refused(tmp, {"run", "--set", "dimension.sex.shares=0.5,0.6"},
-                    "--set: dimension.sex.shares = 0.5,0.6: shares sum to 1.1: they must sum to 1 (within 1e-6)");
+                    "--set: dimension.sex.shares = 0.5,0.6: shares sum to 1.1: they must sum to 1 "
+                    "(within 1e-6)");
 }
 
 TEST_CASE("the wrong number of shares is refused", "[cli][bad-input][value]") {
     TempDir tmp;
-    require_refused(tmp, {"run", "--set", "dimension.sex.shares=0.5,0.3,0.2"},
-                    "--set: dimension.sex.shares = 0.5,0.3,0.2: 3 shares for 2 categories: give one share per "
-                    "category, in order");
+    require_refused(
+        tmp, {"run", "--set", "dimension.sex.shares=0.5,0.3,0.2"},
+        "--set: dimension.sex.shares = 0.5,0.3,0.2: 3 shares for 2 categories: give one share per "
+        "category, in order");
 }
 
 TEST_CASE("a reference category must be one of the categories", "[cli][bad-input][value]") {
     TempDir tmp;
-    require_refused(tmp, {"run", "--set", "dimension.sex.reference=Nonbinary"},
-                    "--set: dimension.sex.reference = Nonbinary: not a category of sex: allowed: Male, Female");
+    require_refused(
+        tmp, {"run", "--set", "dimension.sex.reference=Nonbinary"},
+        "--set: dimension.sex.reference = Nonbinary: not a category of sex: allowed: Male, Female");
 }
 
-TEST_CASE("a conditional dimension needs shares for every parent category", "[cli][bad-input][value]") {
+TEST_CASE("a conditional dimension needs shares for every parent category",
+          "[cli][bad-input][value]") {
     TempDir tmp;
     const auto text = replaced(default_text(), "shares.Other = 0.60, 0.35, 0.05\n", "");
     const auto file = tmp.write("conditional.ini", text);
-    require_refused(tmp, {"run", file}, file + ": dimension.status.shares.Other: missing: this key is required");
+    require_refused(tmp, {"run", file},
+                    file + ": dimension.status.shares.Other: missing: this key is required");
 }
 
-// Regression (fixed; was in sim/scenario.cpp, load_scenario/declared_keys): with a misspelt parent, declared_keys()
-// declares no shares.<category> keys, so the unknown-key pass blames the innocent
+// Regression (fixed; was in sim/scenario.cpp, load_scenario/declared_keys): with a misspelt parent,
+// declared_keys() declares no shares.<category> keys, so the unknown-key pass blames the innocent
 // "dimension.status.shares.Asian" line before read_dimension() can report the parent.
 TEST_CASE("a misspelt parent dimension is reported as such", "[cli][bad-input][value]") {
     TempDir tmp;
-    require_refused(tmp, {"validate", "--set", "dimension.status.parent=ethnicty"},
-                    "--set: dimension.status.parent = ethnicty: not a dimension listed before status in "
-                    "dimensions.names: allowed: ethnicity, sex, age");
+    require_refused(
+        tmp, {"validate", "--set", "dimension.status.parent=ethnicty"},
+        "--set: dimension.status.parent = ethnicty: not a dimension listed before status in "
+        "dimensions.names: allowed: ethnicity, sex, age");
 }
 
-TEST_CASE("an unknown category in a factor list names the allowed categories", "[cli][bad-input][value]") {
+TEST_CASE("an unknown category in a factor list names the allowed categories",
+          "[cli][bad-input][value]") {
     TempDir tmp;
     require_refused(tmp, {"run", "--set", "stops.propensity.ethnicity=Black:4,Purple:2"},
-                    "--set: stops.propensity.ethnicity = Black:4,Purple:2: unknown category 'Purple' of dimension "
+                    "--set: stops.propensity.ethnicity = Black:4,Purple:2: unknown category "
+                    "'Purple' of dimension "
                     "ethnicity: allowed: White, Black, Asian, Mixed, Other");
     require_refused(tmp, {"run", "--set", "stops.propensity.ethnicity=Black"},
                     "--set: stops.propensity.ethnicity = Black: 'Black' is not Category:factor");
-    require_refused(tmp, {"run", "--set", "stops.propensity.ethnicity=Black:4,Black:2"},
-                    "--set: stops.propensity.ethnicity = Black:4,Black:2: category 'Black' given twice");
+    require_refused(
+        tmp, {"run", "--set", "stops.propensity.ethnicity=Black:4,Black:2"},
+        "--set: stops.propensity.ethnicity = Black:4,Black:2: category 'Black' given twice");
 }
 
 TEST_CASE("a probability above 1 after factors names the cell", "[cli][bad-input][value]") {
     TempDir tmp;
     // IDENT1 enrolment 0.42 x Male 3 x 18-24 0.8 = 1.008 in the first such cell.
-    const auto text = replaced(default_text(), "enrolment.sex = Female:0.35", "enrolment.sex = Male:3");
+    const auto text =
+        replaced(default_text(), "enrolment.sex = Female:0.35", "enrolment.sex = Male:3");
     const auto file = tmp.write("factors.ini", text);
-    require_refused(tmp, {"run", file},
-                    file + ":" + std::to_string(line_of(text, "\nenrolment = 0.42")) +
-                        ": database.IDENT1.enrolment: base x factors = 1.008 for cell ethnicity=White, sex=Male, "
-                        "age=18-24, status=settled: a probability must stay in [0, 1] after factors");
+    require_refused(
+        tmp, {"run", file},
+        file + ":" + std::to_string(line_of(text, "\nenrolment = 0.42")) +
+            ": database.IDENT1.enrolment: base x factors = 1.008 for cell ethnicity=White, "
+            "sex=Male, "
+            "age=18-24, status=settled: a probability must stay in [0, 1] after factors");
 }
 
 TEST_CASE("a baseline outside run.policies is refused", "[cli][bad-input][value]") {
     TempDir tmp;
     const auto text = replaced(default_text(), "\nbaseline = dual-search", "\nbaseline = magic");
     const auto file = tmp.write("baseline.ini", text);
-    require_refused(tmp, {"validate", file},
-                    file + ":" + std::to_string(line_of(text, "\nbaseline = magic")) +
-                        ": run.baseline = magic: the baseline must be one of run.policies: dual-search, "
-                        "ident1-only, firewall, custody-verify");
+    require_refused(
+        tmp, {"validate", file},
+        file + ":" + std::to_string(line_of(text, "\nbaseline = magic")) +
+            ": run.baseline = magic: the baseline must be one of run.policies: dual-search, "
+            "ident1-only, firewall, custody-verify");
 }
 
 TEST_CASE("an unknown role names the allowed roles", "[cli][bad-input][value]") {
@@ -413,9 +447,10 @@ TEST_CASE("an unknown role names the allowed roles", "[cli][bad-input][value]") 
                     "--set: database.IDENT1.role = crim: not one of: criminal, immigration");
 }
 
-// Regression (fixed; was in sim/error.cpp, InputError; or run_cli in sim/cli.cpp): values, keys and paths are echoed
-// verbatim, so a control character in a --set value, a path or a command name turns the
-// error into several lines. Escape them (e.g. "\n" -> "\\n", other bytes < 0x20 as "\\xNN").
+// Regression (fixed; was in sim/error.cpp, InputError; or run_cli in sim/cli.cpp): values, keys and
+// paths are echoed verbatim, so a control character in a --set value, a path or a command name
+// turns the error into several lines. Escape them (e.g. "\n" -> "\\n", other bytes < 0x20 as
+// "\\xNN").
 TEST_CASE("an error is one line even when the input contains a newline", "[cli][bad-input][set]") {
     TempDir tmp;
     const auto r = require_refused_one_line(tmp, {"run", "--set", "stops.total=5\n6"});
@@ -441,13 +476,15 @@ TEST_CASE("a --set without '=' is refused", "[cli][bad-input][set]") {
     TempDir tmp;
     require_refused(tmp, {"run", "--set", "stops.total"},
                     "--set: 'stops.total' is not of the form section.key=value");
-    require_refused(tmp, {"run", "--set", "=5"}, "--set: '=5' is not of the form section.key=value");
+    require_refused(tmp, {"run", "--set", "=5"},
+                    "--set: '=5' is not of the form section.key=value");
 }
 
 TEST_CASE("an unknown policy names the allowed policies", "[cli][bad-input][flags]") {
     TempDir tmp;
     require_refused(tmp, {"run", "--policies", "dual-search,magic"},
-                    "command line: --policies = magic: unknown policy: allowed: dual-search, ident1-only, firewall, "
+                    "command line: --policies = magic: unknown policy: allowed: dual-search, "
+                    "ident1-only, firewall, "
                     "custody-verify");
     require_refused(tmp, {"run", "--policies", "dual-search,dual-search"},
                     "command line: --policies = dual-search: policy listed twice: list each once");
@@ -457,71 +494,89 @@ TEST_CASE("an unknown policy names the allowed policies", "[cli][bad-input][flag
 
 TEST_CASE("the baseline must be among the chosen policies", "[cli][bad-input][flags]") {
     TempDir tmp;
-    require_refused(tmp, {"run", "--baseline", "firewall", "--policies", "dual-search,ident1-only"},
-                    "command line: --baseline = firewall: the baseline must be one of the run's policies "
-                    "(dual-search, ident1-only)");
+    require_refused(
+        tmp, {"run", "--baseline", "firewall", "--policies", "dual-search,ident1-only"},
+        "command line: --baseline = firewall: the baseline must be one of the run's policies "
+        "(dual-search, ident1-only)");
 }
 
 TEST_CASE("the number of --replications must be a whole number >= 1", "[cli][bad-input][flags]") {
     TempDir tmp;
-    require_refused(tmp, {"run", "--replications", "-5"},
-                    "command line: --replications = -5: out of range: must be a whole number in [1, 1000000]");
-    require_refused(tmp, {"run", "--replications", "0"},
-                    "command line: --replications = 0: out of range: must be a whole number in [1, 1000000]");
+    require_refused(
+        tmp, {"run", "--replications", "-5"},
+        "command line: --replications = -5: out of range: must be a whole number in [1, 1000000]");
+    require_refused(
+        tmp, {"run", "--replications", "0"},
+        "command line: --replications = 0: out of range: must be a whole number in [1, 1000000]");
     require_refused(tmp, {"run", "--replications", "10x"},
-                    "command line: --replications = 10x: not a whole number: must be a whole number in [1, 1000000]");
+                    "command line: --replications = 10x: not a whole number: must be a whole "
+                    "number in [1, 1000000]");
     require_refused(tmp, {"run", "-r", "2.5"},
-                    "command line: --replications = 2.5: not a whole number: must be a whole number in [1, 1000000]");
+                    "command line: --replications = 2.5: not a whole number: must be a whole "
+                    "number in [1, 1000000]");
 }
 
 TEST_CASE("the --threads and --seed values are range-checked", "[cli][bad-input][flags]") {
     TempDir tmp;
-    require_refused(tmp, {"run", "--threads", "0"},
-                    "command line: --threads = 0: out of range: must be a whole number in [1, 1024]");
-    require_refused(tmp, {"run", "--threads", "1025"},
-                    "command line: --threads = 1025: out of range: must be a whole number in [1, 1024]");
+    require_refused(
+        tmp, {"run", "--threads", "0"},
+        "command line: --threads = 0: out of range: must be a whole number in [1, 1024]");
+    require_refused(
+        tmp, {"run", "--threads", "1025"},
+        "command line: --threads = 1025: out of range: must be a whole number in [1, 1024]");
     require_refused(tmp, {"run", "--seed", "-1"},
-                    "command line: --seed = -1: out of range: must be a whole number in [0, 9223372036854775807]");
+                    "command line: --seed = -1: out of range: must be a whole number in [0, "
+                    "9223372036854775807]");
 }
 
 TEST_CASE("an unknown command suggests the nearest command", "[cli][bad-input][flags]") {
     TempDir tmp;
-    require_refused(tmp, {"rnn"},
-                    "command line: unknown command 'rnn'; did you mean 'run'?: commands are run, validate (see "
-                    "stopscan --help)");
+    require_refused(
+        tmp, {"rnn"},
+        "command line: unknown command 'rnn'; did you mean 'run'?: commands are run, validate (see "
+        "stopscan --help)");
     require_refused(tmp, {"valdate"},
-                    "command line: unknown command 'valdate'; did you mean 'validate'?: commands are run, validate "
+                    "command line: unknown command 'valdate'; did you mean 'validate'?: commands "
+                    "are run, validate "
                     "(see stopscan --help)");
     require_refused(tmp, {"explode"},
-                    "command line: unknown command 'explode': commands are run, validate (see stopscan --help)");
+                    "command line: unknown command 'explode': commands are run, validate (see "
+                    "stopscan --help)");
 }
 
-// Regression (fixed; was in sim/settings.cpp, nearest/edit_distance): plain Levenshtein counts a transposition as
-// 2 edits, and 2 * 3 > max(3, 3) rejects the suggestion, so the commonest typo of "run" gets
-// none. Use the optimal-string-alignment (Damerau) distance, or allow distance 2 for short words.
+// Regression (fixed; was in sim/settings.cpp, nearest/edit_distance): plain Levenshtein counts a
+// transposition as 2 edits, and 2 * 3 > max(3, 3) rejects the suggestion, so the commonest typo of
+// "run" gets none. Use the optimal-string-alignment (Damerau) distance, or allow distance 2 for
+// short words.
 TEST_CASE("a transposed command ('rnu') suggests 'run'", "[cli][bad-input][flags]") {
     TempDir tmp;
-    require_refused(tmp, {"rnu"},
-                    "command line: unknown command 'rnu'; did you mean 'run'?: commands are run, validate (see "
-                    "stopscan --help)");
+    require_refused(
+        tmp, {"rnu"},
+        "command line: unknown command 'rnu'; did you mean 'run'?: commands are run, validate (see "
+        "stopscan --help)");
 }
 
 TEST_CASE("an unknown flag is refused", "[cli][bad-input][flags]") {
     TempDir tmp;
-    require_refused(tmp, {"run", "--bogus"}, "command line: unrecognised option '--bogus' (see --help)");
-    require_refused(tmp, {"validate", "--bogus"}, "command line: unrecognised option '--bogus' (see --help)");
+    require_refused(tmp, {"run", "--bogus"},
+                    "command line: unrecognised option '--bogus' (see --help)");
+    require_refused(tmp, {"validate", "--bogus"},
+                    "command line: unrecognised option '--bogus' (see --help)");
 }
 
 TEST_CASE("a flag prefix is not guessed", "[cli][bad-input][flags]") {
     TempDir tmp;
-    require_refused(tmp, {"run", "--rep", "5"}, "command line: unrecognised option '--rep' (see --help)");
-    require_refused(tmp, {"validate", "--print"}, "command line: unrecognised option '--print' (see --help)");
+    require_refused(tmp, {"run", "--rep", "5"},
+                    "command line: unrecognised option '--rep' (see --help)");
+    require_refused(tmp, {"validate", "--print"},
+                    "command line: unrecognised option '--print' (see --help)");
 }
 
 TEST_CASE("a flag given twice is refused", "[cli][bad-input][flags]") {
     TempDir tmp;
-    require_refused(tmp, {"run", "-r", "5", "--replications", "6"},
-                    "command line: option '--replications' cannot be specified more than once (see --help)");
+    require_refused(
+        tmp, {"run", "-r", "5", "--replications", "6"},
+        "command line: option '--replications' cannot be specified more than once (see --help)");
 }
 
 TEST_CASE("a stray positional argument is refused", "[cli][bad-input][flags]") {
@@ -531,8 +586,8 @@ TEST_CASE("a stray positional argument is refused", "[cli][bad-input][flags]") {
     require_refused_one_line(tmp, {"validate", file, "extra.ini"});
 }
 
-// Regression (fixed; was in sim/cli.cpp, parse): Boost's "too many positional options have been specified on the
-// command line" does not say which argument was extra. Catch
+// Regression (fixed; was in sim/cli.cpp, parse): Boost's "too many positional options have been
+// specified on the command line" does not say which argument was extra. Catch
 // po::too_many_positional_options_error and report e.g. "command line: unexpected argument
 // 'extra.ini': give at most one SCENARIO.ini (see --help)".
 TEST_CASE("a stray positional argument is named in the message", "[cli][bad-input][flags]") {
@@ -553,7 +608,8 @@ TEST_CASE("an --out that is a file or empty is refused", "[cli][bad-input][out]"
     CHECK(read_file(file) == "keep me\n");
 
     const auto empty = cli({"run", "--out", ""});
-    CHECK(empty.err == std::string(PREFIX) + "command line: --out: empty path: name an output directory\n");
+    CHECK(empty.err ==
+          std::string(PREFIX) + "command line: --out: empty path: name an output directory\n");
     CHECK(empty.code == 2);
     CHECK(empty.out.empty());
 }
@@ -563,12 +619,13 @@ TEST_CASE("a non-empty --out needs --force, which then writes every output", "[c
     const fs::path dir = tmp.path() / "results";
     fs::create_directory(dir);
     const auto keep = tmp.write("results/keep.txt", "not an output\n");
-    const std::vector<std::string> args = {"run",   "--replications", "2",           "--set",
-                                           "stops.total=200", "--out",          dir.string()};
+    const std::vector<std::string> args = {
+        "run", "--replications", "2", "--set", "stops.total=200", "--out", dir.string()};
 
     const auto refused = cli(args);
     CHECK(refused.err == std::string(PREFIX) + "command line: --out = " + dir.string() +
-                             ": directory is not empty: add --force to overwrite its outputs, or choose another --out\n");
+                             ": directory is not empty: add --force to overwrite its outputs, or "
+                             "choose another --out\n");
     CHECK(refused.code == 2);
     CHECK(refused.out.empty());
     CHECK(listing(dir) == std::set<std::string>{"keep.txt"});
@@ -581,8 +638,8 @@ TEST_CASE("a non-empty --out needs --force, which then writes every output", "[c
     REQUIRE(forced.code == 0);
     CHECK(forced.err.empty());
     CHECK(forced.out.find("Outputs in " + dir.string() + "/") != std::string::npos);
-    CHECK(listing(dir) ==
-          std::set<std::string>{"effects.csv", "keep.txt", "manifest.json", "results.json", "summary.csv"});
+    CHECK(listing(dir) == std::set<std::string>{"effects.csv", "keep.txt", "manifest.json",
+                                                "results.json", "summary.csv"});
     for (const char* name : {"summary.csv", "effects.csv", "results.json", "manifest.json"})
         CHECK(fs::file_size(dir / name) > 0);
     for (const auto& name : listing(dir)) CHECK(name.find(".tmp") == std::string::npos);
@@ -636,7 +693,8 @@ TEST_CASE("editor variants of the default scenario are accepted unchanged", "[cl
     }
 }
 
-TEST_CASE("a CRLF file's error names the line without a carriage return", "[cli][bad-input][file]") {
+TEST_CASE("a CRLF file's error names the line without a carriage return",
+          "[cli][bad-input][file]") {
     TempDir tmp;
     const auto text = replaced(default_text(), "\ntotal = 72000", "\ntotl = 72000");
     const auto file = tmp.write("crlf-typo.ini", to_crlf(text));

@@ -1,6 +1,6 @@
 // Bit-identical results for any thread count and any split of the work (MODEL.md §9).
-#include <catch2/catch.hpp>
 #include <oneapi/tbb/global_control.h>
+#include <catch2/catch.hpp>
 
 #include "stopscan/engine.hpp"
 #include "stopscan/summary.hpp"
@@ -31,12 +31,15 @@ RunPlan plan(int threads, std::size_t grain) {
 TEST_CASE("summary.csv is byte-identical for 1, 2 and 4 threads and any grain", "[determinism]") {
     const Results reference = Engine(plan(1, 1)).run();
     REQUIRE(reference.threads_used == 1);
-    const std::string expected = summary_csv(summarize(reference)) + effects_csv(summarize(reference));
+    const std::string expected =
+        summary_csv(summarize(reference)) + effects_csv(summarize(reference));
     for (const int threads : {1, 2, 4}) {
-        for (const std::size_t grain : {std::size_t{1}, std::size_t{7}, std::size_t{64}, std::size_t{100000}}) {
+        for (const std::size_t grain :
+             {std::size_t{1}, std::size_t{7}, std::size_t{64}, std::size_t{100000}}) {
             const Results r = Engine(plan(threads, grain)).run();
             INFO("threads " << threads << ", grain " << grain);
-            // The thread count actually in effect, not just the one asked for (4 oversubscribes 2 cores).
+            // The thread count actually in effect, not just the one asked for (4 oversubscribes 2
+            // cores).
             CHECK(r.threads_used == threads);
             CHECK(r.counts == reference.counts);
             CHECK(summary_csv(summarize(r)) + effects_csv(summarize(r)) == expected);
@@ -46,7 +49,8 @@ TEST_CASE("summary.csv is byte-identical for 1, 2 and 4 threads and any grain", 
 
 TEST_CASE("the serial path and the parallel path give the same tallies", "[determinism]") {
     const Engine engine(plan(2, 16));
-    for (std::int64_t rep = 0; rep < 3; ++rep) CHECK(engine.run_replication(rep, false) == engine.run_replication(rep, true));
+    for (std::int64_t rep = 0; rep < 3; ++rep)
+        CHECK(engine.run_replication(rep, false) == engine.run_replication(rep, true));
 }
 
 TEST_CASE("a run repeated gives the same results; another seed does not", "[determinism]") {

@@ -22,9 +22,11 @@ std::string read(const std::string& path) {
 
 }  // namespace
 
-TEST_CASE("default scenario, 20 replications, seed 1: summary.csv and effects.csv unchanged", "[regression]") {
+TEST_CASE("default scenario, 20 replications, seed 1: summary.csv and effects.csv unchanged",
+          "[regression]") {
     // Same settings as tests/regression/update.sh: stopscan run --replications 20 --seed 1.
-    const auto scenario = std::make_shared<const Scenario>(load_scenario(Settings::parse_ini(default_scenario_text(), "")));
+    const auto scenario = std::make_shared<const Scenario>(
+        load_scenario(Settings::parse_ini(default_scenario_text(), "")));
     RunOptions options;
     options.replications = 20;
     options.seed = 1;

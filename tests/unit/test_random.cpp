@@ -9,16 +9,17 @@ using namespace stopscan;
 TEST_CASE("philox4x64-10 reproduces the Random123 known-answer vectors", "[random]") {
     // Random123 kat_vectors, philox4x64 10 rounds.
     CHECK(philox4x64({0, 0, 0, 0}, {0, 0}) ==
-          std::array<std::uint64_t, 4>{0x16554d9eca36314cULL, 0xdb20fe9d672d0fdcULL, 0xd7e772cee186176bULL,
-                                       0x7e68b68aec7ba23bULL});
+          std::array<std::uint64_t, 4>{0x16554d9eca36314cULL, 0xdb20fe9d672d0fdcULL,
+                                       0xd7e772cee186176bULL, 0x7e68b68aec7ba23bULL});
     const std::uint64_t ones = ~0ULL;
     CHECK(philox4x64({ones, ones, ones, ones}, {ones, ones}) ==
-          std::array<std::uint64_t, 4>{0x87b092c3013fe90bULL, 0x438c3c67be8d0224ULL, 0x9cc7d7c69cd777b6ULL,
-                                       0xa09caebf594f0ba0ULL});
-    CHECK(philox4x64({0x243f6a8885a308d3ULL, 0x13198a2e03707344ULL, 0xa4093822299f31d0ULL, 0x082efa98ec4e6c89ULL},
+          std::array<std::uint64_t, 4>{0x87b092c3013fe90bULL, 0x438c3c67be8d0224ULL,
+                                       0x9cc7d7c69cd777b6ULL, 0xa09caebf594f0ba0ULL});
+    CHECK(philox4x64({0x243f6a8885a308d3ULL, 0x13198a2e03707344ULL, 0xa4093822299f31d0ULL,
+                      0x082efa98ec4e6c89ULL},
                      {0x452821e638d01377ULL, 0xbe5466cf34e90c6cULL}) ==
-          std::array<std::uint64_t, 4>{0xa528f45403e61d95ULL, 0x38c72dbd566e9788ULL, 0xa5a1610e72fd18b5ULL,
-                                       0x57bd43b5e52b7fe6ULL});
+          std::array<std::uint64_t, 4>{0xa528f45403e61d95ULL, 0x38c72dbd566e9788ULL,
+                                       0xa5a1610e72fd18b5ULL, 0x57bd43b5e52b7fe6ULL});
 }
 
 TEST_CASE("the same key gives the same draw, any other key another draw", "[random]") {
@@ -74,6 +75,7 @@ TEST_CASE("uniforms pass a coarse equidistribution check", "[random][stat]") {
     const ReplicationKey key(20261123, 0);
     std::array<int, 10> bins{};
     for (std::uint64_t e = 0; e < 100000; ++e)
-        for (const double u : key.uniforms(e, Purpose::StopModality, 0, 0)) ++bins[static_cast<std::size_t>(u * 10)];
+        for (const double u : key.uniforms(e, Purpose::StopModality, 0, 0))
+            ++bins[static_cast<std::size_t>(u * 10)];
     for (const int count : bins) CHECK(std::abs(count - 40000) <= 1034);
 }

@@ -117,8 +117,8 @@ TEST_CASE("presets follow MODEL.md §6 by database role", "[scenario][policy]") 
 }
 
 TEST_CASE("custom policies start from a preset and override per database", "[scenario][policy]") {
-    const Scenario s = load({"policy.flag.based_on=dual-search", "policy.flag.IMM.display=flag-only",
-                             "run.policies=dual-search,flag"});
+    const Scenario s = load({"policy.flag.based_on=dual-search",
+                             "policy.flag.IMM.display=flag-only", "run.policies=dual-search,flag"});
     const auto* p = s.find_policy("flag");
     REQUIRE(p);
     CHECK(p->rules[1].display == Display::flag_only);
@@ -127,24 +127,33 @@ TEST_CASE("custom policies start from a preset and override per database", "[sce
 }
 
 TEST_CASE("validation names the key, the value and what is allowed", "[scenario][validation]") {
-    CHECK(error_of({"stops.totl=5"}) == "--set: stops.totl = 5: unknown key; did you mean 'stops.total'?");
-    CHECK(error_of({"stops.total=-5"}) == "--set: stops.total = -5: out of range: must be a whole number in [0, 10000000000]");
+    CHECK(error_of({"stops.totl=5"}) ==
+          "--set: stops.totl = 5: unknown key; did you mean 'stops.total'?");
+    CHECK(error_of({"stops.total=-5"}) ==
+          "--set: stops.total = -5: out of range: must be a whole number in [0, 10000000000]");
     CHECK(error_of({"dimension.eth.shares=0.7, 0.2"}) ==
-          "--set: dimension.eth.shares = 0.7, 0.2: shares sum to 0.9: they must sum to 1 (within 1e-6)");
-    CHECK(error_of({"dimension.eth.reference=C"}) == "--set: dimension.eth.reference = C: not a category of eth: allowed: A, B");
+          "--set: dimension.eth.shares = 0.7, 0.2: shares sum to 0.9: they must sum to 1 (within "
+          "1e-6)");
+    CHECK(error_of({"dimension.eth.reference=C"}) ==
+          "--set: dimension.eth.reference = C: not a category of eth: allowed: A, B");
     CHECK(error_of({"database.CRIM.enrolment.sex=M:6"}) ==
-          "--set: database.CRIM.enrolment: base x factors = 1.2 for cell eth=A, sex=M, status=citizen: "
+          "--set: database.CRIM.enrolment: base x factors = 1.2 for cell eth=A, sex=M, "
+          "status=citizen: "
           "a probability must stay in [0, 1] after factors");
     CHECK(error_of({"database.IMM.enrolment=nan"}) ==
-          "--set: database.IMM.enrolment = nan: not a finite number: must be a probability in [0, 1]");
-    CHECK(error_of({"stops.dispersion=0"}) ==
-          "--set: stops.dispersion = 0: out of range: must be > 0 or 'inf' (Poisson)");
+          "--set: database.IMM.enrolment = nan: not a finite number: must be a probability in [0, "
+          "1]");
+    CHECK(
+        error_of({"stops.dispersion=0"}) ==
+        "--set: stops.dispersion = 0: out of range: must be a number >= 1e-12, or 'inf' (Poisson)");
     CHECK(error_of({"run.policies=dual-search,nope"}) ==
-          "--set: run.policies = dual-search,nope: unknown policy 'nope': allowed: dual-search, ident1-only, "
+          "--set: run.policies = dual-search,nope: unknown policy 'nope': allowed: dual-search, "
+          "ident1-only, "
           "firewall, custody-verify");
 }
 
-TEST_CASE("a conditional dimension needs shares for every parent category", "[scenario][validation]") {
+TEST_CASE("a conditional dimension needs shares for every parent category",
+          "[scenario][validation]") {
     auto settings = Settings::parse_ini(SMALL, "small.ini");
     auto text = std::string(SMALL);
     text.erase(text.find("shares.B = 0.6, 0.4\n"), std::string("shares.B = 0.6, 0.4\n").size());
@@ -152,7 +161,8 @@ TEST_CASE("a conditional dimension needs shares for every parent category", "[sc
         load_scenario(Settings::parse_ini(text, "small.ini"));
         FAIL("no error");
     } catch (const InputError& e) {
-        CHECK(std::string(e.what()) == "small.ini: dimension.status.shares.B: missing: this key is required");
+        CHECK(std::string(e.what()) ==
+              "small.ini: dimension.status.shares.B: missing: this key is required");
     }
 }
 
@@ -163,4 +173,25 @@ TEST_CASE("the embedded default scenario is valid", "[scenario]") {
     CHECK(s.run.replications == 200);
     CHECK(s.run.baseline == "dual-search");
     CHECK(s.find_database("IABS").has_value());
+}
+
+TEST_CASE("factors without a base are refused rather than silently multiplied by 0",
+          "[scenario][validation]") {
+    CHECK(error_of({"database.CRIM.truth.sex=M:2"}) ==
+          "--set: database.CRIM.truth.sex = M:2: factors given without a base: add "
+          "'database.CRIM.truth = BASE' "
+          "(the value for the reference categories)");
+}
+
+TEST_CASE("a scenario without dimensions.names says so", "[scenario][validation]") {
+    auto text = std::string(SMALL);
+    text.erase(text.find("names = eth, sex, status\n"),
+               std::string("names = eth, sex, status\n").size());
+    try {
+        load_scenario(Settings::parse_ini(text, "small.ini"));
+        FAIL("no error");
+    } catch (const InputError& e) {
+        CHECK(std::string(e.what()) ==
+              "small.ini: dimensions.names: missing: this key is required");
+    }
 }

@@ -26,7 +26,8 @@ TEST_CASE("syntax errors name the line", "[settings]") {
         Settings::parse_ini("[a]\nx = 1\nthis is not ini\n", "f.ini");
         FAIL("no error");
     } catch (const InputError& e) {
-        CHECK(std::string(e.what()) == "f.ini:3: 'this is not ini' is not a 'key = value' line or a [section] header");
+        CHECK(std::string(e.what()) ==
+              "f.ini:3: 'this is not ini' is not a 'key = value' line or a [section] header");
     }
     CHECK_THROWS_AS(Settings::parse_ini("[a\nx = 1\n", "f.ini"), InputError);
     CHECK_THROWS_AS(Settings::parse_ini(std::string_view("a\0b = 1\n", 8), "f.ini"), InputError);
@@ -37,7 +38,8 @@ TEST_CASE("a key given twice is an error naming both lines", "[settings]") {
         Settings::parse_ini("[a]\nx = 1\nx = 2\n", "f.ini");
         FAIL("no error");
     } catch (const InputError& e) {
-        CHECK(std::string(e.what()) == "f.ini:3: a.x = 2: key given twice (first at f.ini:2): give it once");
+        CHECK(std::string(e.what()) ==
+              "f.ini:3: a.x = 2: key given twice (first at f.ini:2): give it once");
     }
 }
 
@@ -57,6 +59,7 @@ TEST_CASE("lists and suggestions", "[settings]") {
     CHECK(split_list("  ").empty());
     CHECK(split_list("a,,b") == std::vector<std::string>{"a", "", "b"});
     CHECK(edit_distance("kitten", "sitting") == 3);
-    CHECK(nearest("stops.totl", {"stops.total", "stops.dispersion"}) == std::optional<std::string>("stops.total"));
+    CHECK(nearest("stops.totl", {"stops.total", "stops.dispersion"}) ==
+          std::optional<std::string>("stops.total"));
     CHECK_FALSE(nearest("zzzzzzzz", {"stops.total"}).has_value());
 }

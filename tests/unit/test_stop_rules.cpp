@@ -14,14 +14,20 @@ constexpr std::size_t IMM = 1;
 struct Stop {
     SearchResult results[2];
     PersonRecord records[2];
-    ActionOdds odds[2] = {{1, 0, 0}, {0, 1, 1}};  // criminal flag → arrest; immigration flag → referral → detention
-    ActionDraws draws[2] = {{0.5, 0, 0, 0}, {0.5, 0, 0, 0}};  // actions happen unless verify catches
+    ActionOdds odds[2] = {
+        {1, 0, 0}, {0, 1, 1}};  // criminal flag → arrest; immigration flag → referral → detention
+    ActionDraws draws[2] = {{0.5, 0, 0, 0},
+                            {0.5, 0, 0, 0}};  // actions happen unless verify catches
     DatabaseRole roles[2] = {DatabaseRole::criminal, DatabaseRole::immigration};
     MetricLayout layout{{"CRIM", "IMM"}};
     std::vector<std::uint64_t> row = std::vector<std::uint64_t>(layout.size(), 0);
 
-    bool apply(const Policy& p) { return apply_policy(p, {results, records, odds, draws, roles, 2}, layout, row.data()); }
-    std::uint64_t at(std::size_t d, MetricLayout::PerDatabase m) const { return row[layout.at(d, m)]; }
+    bool apply(const Policy& p) {
+        return apply_policy(p, {results, records, odds, draws, roles, 2}, layout, row.data());
+    }
+    std::uint64_t at(std::size_t d, MetricLayout::PerDatabase m) const {
+        return row[layout.at(d, m)];
+    }
     std::uint64_t at(MetricLayout::Fixed m) const { return row[m]; }
 };
 
@@ -49,7 +55,8 @@ TEST_CASE("an accurate immigration flag about a person without leave is rightful
     CHECK(s.at(MetricLayout::LAWFUL_STATUS_DISCLOSURES) == 0);
 }
 
-TEST_CASE("a false match with a flag harms a person with lawful leave, caused by biometrics", "[rules]") {
+TEST_CASE("a false match with a flag harms a person with lawful leave, caused by biometrics",
+          "[rules]") {
     Stop s;
     s.results[IMM] = {Hit::false_match, true, false};
     CHECK(s.apply(DUAL));
@@ -115,7 +122,7 @@ TEST_CASE("verification cancels erroneous hits only, with its probability", "[ru
     CHECK_FALSE(s.apply(verified));
     CHECK(s.at(MetricLayout::HO_REFERRALS) == 0);
     CHECK(s.at(IMM, MetricLayout::FALSE_MATCHES) == 1);  // the search still happened
-    s.draws[IMM].verify = 0.9;  // not caught
+    s.draws[IMM].verify = 0.9;                           // not caught
     CHECK(s.apply(verified));
     s = Stop{};
     s.records[IMM] = {true, true, true, false, false};
@@ -150,7 +157,8 @@ TEST_CASE("actions follow their probabilities, one arrest and one referral per s
     s.draws[IMM].detention = 0.5;
     s.apply(DUAL);
     CHECK(s.at(MetricLayout::ARRESTS) == 1);
-    CHECK(s.at(CRIM, MetricLayout::WRONGFUL_BY_FALSE_MATCH) == 1);  // the first database's hit arrests
+    CHECK(s.at(CRIM, MetricLayout::WRONGFUL_BY_FALSE_MATCH) ==
+          1);  // the first database's hit arrests
     CHECK(s.at(MetricLayout::HO_REFERRALS) == 1);
     CHECK(s.at(MetricLayout::DETENTIONS) == 0);  // detention probability 0
     Stop t;
