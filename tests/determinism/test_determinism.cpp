@@ -53,7 +53,7 @@ TEST_CASE("the serial path and the parallel path give the same tallies", "[deter
         CHECK(engine.run_replication(rep, false) == engine.run_replication(rep, true));
 }
 
-TEST_CASE("a run repeated gives the same results; another seed does not", "[determinism]") {
+TEST_CASE("a run repeated gives the same results, another seed does not", "[determinism]") {
     const Results a = Engine(plan(2, 0)).run();
     const Results b = Engine(plan(2, 0)).run();
     CHECK(a.counts == b.counts);

@@ -664,7 +664,7 @@ TEST_CASE("policies share their random numbers: adding one changes nobody's draw
 // limited leave, R = 20 gives L ≈ 1e5 and a bound near e^{−400} (the seed's run: e^{−514},
 // with 847 such outcomes observed); the test requires the bound, computed from the
 // scenario's parameters and the observed L_c, to be below alpha before asserting.
-TEST_CASE("the firewall has no IABS searches or IABS-caused harm; dual-search has some",
+TEST_CASE("the firewall has no IABS searches or IABS-caused harm, dual-search has some",
           "[stat][firewall]") {
     const std::string text(stopscan::default_scenario_text());
     const Run run = simulate(text, 20, {"dual-search", "firewall"}, 910);

@@ -35,7 +35,7 @@ TEST_CASE("the same key gives the same draw, any other key another draw", "[rand
     CHECK(a != key.uniforms(123, Purpose::Search, 1, 6));
 }
 
-TEST_CASE("uniforms lie in [0, 1) and draws do not collide", "[random]") {
+TEST_CASE("uniforms lie in the unit interval and draws do not collide", "[random]") {
     const ReplicationKey key(1, 0);
     std::set<double> seen;
     for (std::uint64_t e = 0; e < 20000; ++e)
@@ -63,9 +63,14 @@ TEST_CASE("a uniform stream is a pure function of its key", "[random]") {
     std::vector<double> first;
     for (int i = 0; i < 11; ++i) first.push_back(a.next());
     for (int i = 0; i < 11; ++i) CHECK(b.next() == first[static_cast<std::size_t>(i)]);
-    // Its first four uniforms are the block with index 0.
-    const auto block = key.uniforms(9, Purpose::PersonsInCell, 0, 0);
+    // Its first four uniforms are block 1 of the key's stream word, never the single block
+    // uniforms() gives for the same key.
+    const auto block = key.uniforms(9, Purpose::PersonsInCell, 0, 0, 1);
     for (std::size_t i = 0; i < 4; ++i) CHECK(first[i] == block[i]);
+    CHECK(key.uniforms(9, Purpose::PersonsInCell, 0, 0)[0] != first[0]);
+    // Streams of different indices are different.
+    UniformStream other(key, 9, Purpose::PersonsInCell, 0, 1);
+    CHECK(other.next() != first[0]);
 }
 
 TEST_CASE("uniforms pass a coarse equidistribution check", "[random][stat]") {
