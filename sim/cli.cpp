@@ -1,9 +1,11 @@
 #include "stopscan/cli.hpp"
 
 #include <unistd.h>
+#include <array>
 #include <boost/program_options.hpp>
 #include <charconv>
 #include <chrono>
+#include <cmath>
 #include <filesystem>
 #include <iomanip>
 #include <iostream>
@@ -14,6 +16,8 @@
 #include "stopscan/cells.hpp"
 #include "stopscan/engine.hpp"
 #include "stopscan/error.hpp"
+#include "stopscan/expectation.hpp"
+#include "stopscan/match_model.hpp"
 #include "stopscan/run_plan.hpp"
 #include "stopscan/scenario.hpp"
 #include "stopscan/summary.hpp"
@@ -35,6 +39,13 @@ Usage:
                                             results.json and manifest.json to --out
   stopscan validate [SCENARIO.ini] [--print-cells]
                                             check a scenario and show its resolved cells
+  stopscan explain [SCENARIO.ini] [--policies ...]
+                                            expected values in closed form, no sampling,
+                                            and where wrongful outcomes come from
+  stopscan det [SCENARIO.ini] --db DB [--modality fingerprint|face]
+                                            FMR, FNMR, FPIR and FNIR per group across
+                                            thresholds (CSV), to see how a threshold
+                                            choice moves disparity
   stopscan --help | <command> --help        this help, or a command's options
   stopscan --version
 
@@ -213,7 +224,7 @@ int command_run(const std::vector<std::string>& args, const std::string& command
                                          : 0.0)
             << " million stops/s)\n";
         out.unsetf(std::ios::floatfield);
-        print_exposure_table(out, results, summary);
+        print_exposure_table(out, plan, summary);
         out << "\nOutputs in " << out_dir
             << "/: summary.csv, effects.csv, results.json, manifest.json"
             << " (how to read them: docs/output.md)\n";
@@ -267,11 +278,194 @@ int command_validate(const std::vector<std::string>& args, std::ostream& out) {
     return EXIT_OK;
 }
 
+// Detection error trade-off by group: the score model's error rates at a range of thresholds
+// around the operating one. Group rates average the cells of the group weighted by their
+// expected stops, so they describe the people actually searched.
+int command_det(const std::vector<std::string>& args, std::ostream& out) {
+    po::options_description options("stopscan det [SCENARIO.ini] --db DB [options]");
+    options.add_options()("help,h", "show this help")("db", po::value<std::string>(),
+                                                      "database to search (required)")(
+        "modality", po::value<std::string>()->default_value("fingerprint"), "fingerprint or face")(
+        "from", po::value<std::string>(), "lowest threshold (default: operating threshold - 2)")(
+        "to", po::value<std::string>(), "highest threshold (default: operating threshold + 2)")(
+        "points", po::value<std::string>()->default_value("41"), "number of thresholds")(
+        "scenario", po::value<std::vector<std::string>>(), "scenario file (positional)");
+    options.add(scenario_options());
+    po::positional_options_description positional;
+    positional.add("scenario", -1);
+    const auto vm = parse(args, options, positional);
+    if (vm.count("help")) {
+        out << "Print FMR, FNMR, FPIR(N) and FNIR per group across thresholds, as CSV.\n\n"
+            << options << '\n';
+        return EXIT_OK;
+    }
+    const auto choice = load(vm);
+    const Scenario& s = *choice.scenario;
+    if (!vm.count("db")) {
+        std::string names;
+        for (const auto& db : s.databases) names += (names.empty() ? "" : ", ") + db.name;
+        throw InputError("command line", "--db", "",
+                         "missing: name the database to search (" + names + ")");
+    }
+    const std::string db_name = vm["db"].as<std::string>();
+    const auto d = s.find_database(db_name);
+    if (!d) {
+        std::string names;
+        for (const auto& db : s.databases) names += (names.empty() ? "" : ", ") + db.name;
+        throw InputError("command line", "--db", db_name,
+                         "not a database of the scenario: allowed: " + names);
+    }
+    const std::string modality_name = vm["modality"].as<std::string>();
+    std::size_t m = 0;
+    while (m < MODALITY_COUNT && modality_name != MODALITY_NAMES[m]) ++m;
+    if (m == MODALITY_COUNT)
+        throw InputError("command line", "--modality", modality_name,
+                         "not one of: fingerprint, face");
+    if (!s.databases[*d].matchers[m])
+        throw InputError(
+            "command line", "--modality", modality_name,
+            "the scenario has no [matcher." + modality_name + "." + db_name + "] section");
+    const auto points = parse_integer("--points", vm["points"].as<std::string>(), 2, 10000);
+    const CellTable cells(s.dimensions, s.population);
+    const MatchModel operating(s, cells, m, *d);
+    auto number = [&](const char* flag, double fallback) {
+        if (!vm.count(flag)) return fallback;
+        const std::string text = vm[flag].as<std::string>();
+        double v = 0;
+        const auto r = std::from_chars(text.data(), text.data() + text.size(), v);
+        if (text.empty() || r.ec != std::errc() || r.ptr != text.data() + text.size() ||
+            !std::isfinite(v) || v < -40 || v > 40)
+            throw InputError("command line", std::string("--") + flag, text,
+                             "must be a score in [-40, 40]");
+        return v;
+    };
+    const double from = number("from", operating.operating_threshold() - 2);
+    const double to = number("to", operating.operating_threshold() + 2);
+    if (!(from < to))
+        throw InputError("command line", "--from", std::to_string(from), "must be below --to");
+
+    // Weights: expected stops per cell (population × propensity).
+    std::vector<double> weight(cells.size());
+    for (std::size_t c = 0; c < cells.size(); ++c)
+        weight[c] = static_cast<double>(cells.population(c)) * cells.value(s.propensity, c);
+    struct Group {
+        std::string dimension, category;
+        std::vector<std::size_t> cells;
+    };
+    std::vector<Group> groups{{"all", "all", {}}};
+    for (std::size_t c = 0; c < cells.size(); ++c) groups[0].cells.push_back(c);
+    for (std::size_t k = 0; k < s.dimensions.size(); ++k)
+        for (std::size_t j = 0; j < s.dimensions[k].categories.size(); ++j) {
+            Group g{s.dimensions[k].name, s.dimensions[k].categories[j], {}};
+            for (std::size_t c = 0; c < cells.size(); ++c)
+                if (cells.category(c, k) == j) g.cells.push_back(c);
+            groups.push_back(std::move(g));
+        }
+    double records = 0;
+    for (const double r : operating.records()) records += r;
+
+    out << "# stopscan det: " << s.name << "; " << modality_name << " against " << db_name << " ("
+        << format_value(records) << " records); operating threshold "
+        << format_value(operating.operating_threshold()) << ", threshold in use "
+        << format_value(operating.threshold())
+        << "\nthreshold,dimension,category,fmr,fnmr,fpir,fnir\n";
+    for (std::int64_t i = 0; i < points; ++i) {
+        const double tau =
+            from + (to - from) * static_cast<double>(i) / static_cast<double>(points - 1);
+        const MatchModel model(s, cells, m, *d, tau);
+        std::vector<std::array<double, 4>> per_cell(cells.size());
+        for (std::size_t c = 0; c < cells.size(); ++c) {
+            if (weight[c] <= 0) continue;
+            double fmr = 0;  // against a record drawn from the gallery
+            for (std::size_t g = 0; g < cells.size(); ++g)
+                fmr += model.records()[g] / records * model.fmr(c, g);
+            per_cell[c] = {fmr, model.fnmr(c), model.fpir(c), 1 - model.p_mate_returned(c)};
+        }
+        for (const auto& g : groups) {
+            std::array<double, 4> sum{};
+            double total = 0;
+            for (const auto c : g.cells) {
+                for (std::size_t k = 0; k < 4; ++k) sum[k] += weight[c] * per_cell[c][k];
+                total += weight[c];
+            }
+            out << format_value(tau) << ',' << g.dimension << ',' << g.category;
+            for (std::size_t k = 0; k < 4; ++k)
+                out << ',' << (total > 0 ? format_value(sum[k] / total) : "NA");
+            out << '\n';
+        }
+    }
+    return EXIT_OK;
+}
+
+// Expected values in closed form (MODEL.md §10), with the decomposition of wrongful
+// outcomes by database and cause.
+int command_explain(const std::vector<std::string>& args, std::ostream& out) {
+    po::options_description options("stopscan explain [SCENARIO.ini] [options]");
+    options.add_options()("help,h", "show this help")(
+        "policies", po::value<std::string>(),
+        "comma-separated policies (default: the scenario's run.policies)")(
+        "baseline", po::value<std::string>(), "policy the others are compared with")(
+        "out,o", po::value<std::string>()->default_value("out"), "directory for explain.csv")(
+        "force", "overwrite an existing explain.csv")("quiet,q", "print nothing but errors")(
+        "scenario", po::value<std::vector<std::string>>(), "scenario file (positional)");
+    options.add(scenario_options());
+    po::positional_options_description positional;
+    positional.add("scenario", -1);
+    const auto vm = parse(args, options, positional);
+    if (vm.count("help")) {
+        out << "Expected value of every summary.csv metric in closed form, without sampling.\n\n"
+            << options << '\n';
+        return EXIT_OK;
+    }
+    RunOptions run;
+    if (vm.count("policies")) {
+        run.policies = split_list(vm["policies"].as<std::string>());
+        if (run.policies->empty())
+            throw InputError("command line", "--policies", "",
+                             "empty list: name at least one policy");
+    }
+    if (vm.count("baseline")) run.baseline = vm["baseline"].as<std::string>();
+    const std::string out_dir = vm["out"].as<std::string>();
+    if (out_dir.empty())
+        throw InputError("command line", "--out", "", "empty path: name an output directory");
+    const auto choice = load(vm);
+    const RunPlan plan = make_run_plan(choice.scenario, run);
+    const std::string file = out_dir + "/explain.csv";
+    std::error_code ec;
+    if (fs::exists(out_dir, ec) && !fs::is_directory(out_dir, ec))
+        throw InputError("command line", "--out", out_dir,
+                         "exists and is not a directory: choose a directory path");
+    if (fs::exists(file, ec) && !vm.count("force"))
+        throw InputError("command line", "--out", out_dir,
+                         "explain.csv exists: add --force to overwrite it");
+
+    const auto start = std::chrono::steady_clock::now();
+    const Summary summary = summarize_expected(expected_counts(plan));
+    const double ms =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+    fs::create_directories(out_dir, ec);
+    if (ec)
+        throw InputError("command line", "--out", out_dir,
+                         "cannot create the directory: " + ec.message());
+    write_file_atomically(file, explain_csv(summary));
+    if (!vm.count("quiet")) {
+        out << "stopscan " << STOPSCAN_VERSION << ": " << plan.scenario->name
+            << "\nexpected values computed in " << std::fixed << std::setprecision(1) << ms
+            << " ms (closed form, no sampling)\n";
+        out.unsetf(std::ios::floatfield);
+        print_exposure_table(out, plan, summary);
+        print_decomposition(out, plan, summary);
+        out << "\nWritten: " << file << " (same keys as summary.csv; docs/output.md)\n";
+    }
+    return EXIT_OK;
+}
+
 int dispatch(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
     if (args.size() < 2) {
         err << USAGE;
-        throw InputError("command line",
-                         "no command given: commands are run, validate (see stopscan --help)");
+        throw InputError(
+            "command line",
+            "no command given: commands are run, validate, explain, det (see stopscan --help)");
     }
     if (args[1] == "--help" || args[1] == "-h" || args[1] == "help") {
         out << USAGE;
@@ -285,11 +479,13 @@ int dispatch(const std::vector<std::string>& args, std::ostream& out, std::ostre
     const std::vector<std::string> rest(args.begin() + 2, args.end());
     if (args[1] == "run") return command_run(rest, join_args(args), out, err);
     if (args[1] == "validate") return command_validate(rest, out);
-    const auto suggestion = nearest(args[1], {"run", "validate"});
+    if (args[1] == "det") return command_det(rest, out);
+    if (args[1] == "explain") return command_explain(rest, out);
+    const auto suggestion = nearest(args[1], {"run", "validate", "det", "explain"});
     throw InputError("command line",
                      "unknown command '" + args[1] + "'" +
                          (suggestion ? "; did you mean '" + *suggestion + "'?" : "") +
-                         ": commands are run, validate (see stopscan --help)");
+                         ": commands are run, validate, explain, det (see stopscan --help)");
 }
 
 }  // namespace

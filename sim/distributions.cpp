@@ -392,3 +392,14 @@ double TruncatedStopCount::pmf(std::int64_t y) const noexcept {
 }
 
 }  // namespace stopscan
+
+namespace stopscan {
+
+double TruncatedStopCount::p_at_least_one(double w) const noexcept {
+    if (w <= 0) return 0.0;
+    const double thinned = mu_ * std::min(w, 1.0);
+    const double log_none = poisson_ ? -thinned : -k_ * std::log1p(thinned / k_);
+    return -std::expm1(log_none) / p_stopped_;
+}
+
+}  // namespace stopscan

@@ -12,8 +12,10 @@
 #include <numeric>
 #include <optional>
 
+#include "detail/cell_parameters.hpp"
 #include "stopscan/distributions.hpp"
 #include "stopscan/error.hpp"
+#include "stopscan/match_model.hpp"
 #include "stopscan/random.hpp"
 #include "stopscan/stop_rules.hpp"
 
@@ -28,12 +30,7 @@ std::uint64_t person_entity(std::size_t cell, std::uint64_t index) noexcept {
     return (static_cast<std::uint64_t>(cell) << PERSON_INDEX_BITS) | index;
 }
 
-// Per (cell, database) probabilities, resolved once from base × factors.
-struct CellDatabase {
-    double enrolment, truth, truth_unenrolled, false_flag, missing_flag, wrong_link, gallery_flag;
-    ActionOdds odds;
-    std::array<double, MODALITY_COUNT> fnmr{}, fpir{};
-};
+using detail::CellDatabase;
 
 }  // namespace
 
@@ -45,19 +42,24 @@ struct Engine::Model {
     std::vector<const Policy*> policies;
     std::vector<bool> searched;         // per database: does any policy of the plan search it?
     std::vector<CellDatabase> cell_db;  // [cell * n_db + d]
-    // Owner cell of a false match's record: CDF over gallery cells, [(m * n_db + d) * C + c].
-    std::vector<std::vector<double>> wrong_record_cdf;
+    std::vector<std::optional<MatchModel>> match;  // [m * n_db + d], where the modality is used
     std::vector<std::optional<TruncatedStopCount>> stop_count;  // per cell; empty if never stopped
     std::vector<double> p_stopped;
     double fingerprint_share;
 
     Model(const RunPlan& plan)
         : cells(plan.scenario->dimensions, plan.scenario->population),
-          layout([&] {
-              std::vector<std::string> names;
-              for (const auto& db : plan.scenario->databases) names.push_back(db.name);
-              return names;
-          }()),
+          layout(
+              [&] {
+                  std::vector<std::string> names;
+                  for (const auto& db : plan.scenario->databases) names.push_back(db.name);
+                  return names;
+              }(),
+              [&] {
+                  std::vector<std::string> names;
+                  for (const auto& dim : plan.scenario->dimensions) names.push_back(dim.name);
+                  return names;
+              }()),
           n_db(plan.scenario->databases.size()),
           fingerprint_share(plan.scenario->modality_share[0]) {
         const Scenario& s = *plan.scenario;
@@ -70,84 +72,22 @@ struct Engine::Model {
                 searched[d] = searched[d] || p->rules[d].access != Access::none;
 
         // Stops: mean stops per person of a cell is total × propensity / Σ population × propensity.
-        double mass = 0;
-        for (std::size_t c = 0; c < C; ++c)
-            mass += static_cast<double>(cells.population(c)) * cells.value(s.propensity, c);
+        const auto mu = detail::mean_stops_per_person(s, cells);
         stop_count.resize(C);
         p_stopped.assign(C, 0.0);
-        for (std::size_t c = 0; c < C; ++c) {
-            const double mu =
-                mass > 0 ? static_cast<double>(s.stops_total) * cells.value(s.propensity, c) / mass
-                         : 0;
-            if (mu > 0 && cells.population(c) > 0) {
-                // Beyond a million stops per person the truncated law's table would not fit;
-                // no real scenario is near it (the default has about 0.001).
-                constexpr double MAX_MEAN_STOPS = 1e6;
-                if (mu > MAX_MEAN_STOPS)
-                    throw InputError(
-                        s.settings.source().empty() ? "default scenario" : s.settings.source(),
-                        "stops.total", std::to_string(s.stops_total),
-                        "gives " + std::to_string(mu) + " stops per person in cell " +
-                            cells.label(c) +
-                            ": at most 1e6 per person are supported; raise the population or lower "
-                            "stops.total");
-                stop_count[c].emplace(mu, s.dispersion);
+        for (std::size_t c = 0; c < C; ++c)
+            if (mu[c] > 0) {
+                stop_count[c].emplace(mu[c], s.dispersion);
                 p_stopped[c] = stop_count[c]->p_stopped();
             }
-        }
 
-        cell_db.resize(C * n_db);
-        wrong_record_cdf.resize(MODALITY_COUNT * n_db * C);
+        cell_db = detail::resolve_cell_databases(s, cells);
+        match.resize(MODALITY_COUNT * n_db);
         for (std::size_t d = 0; d < n_db; ++d) {
             const Database& db = s.databases[d];
-            // Gallery records by owner cell: the enrolled population reweighted by composition.
-            std::vector<double> m_g(C);
-            for (std::size_t g = 0; g < C; ++g)
-                m_g[g] = static_cast<double>(cells.population(g)) * cells.value(db.enrolment, g) *
-                         cells.value(db.composition, g);
-            const double total = std::accumulate(m_g.begin(), m_g.end(), 0.0);
-            for (auto& m : m_g) m *= static_cast<double>(db.size) / total;
-
-            for (std::size_t c = 0; c < C; ++c) {
-                CellDatabase& x = cell_db[c * n_db + d];
-                x.enrolment = cells.value(db.enrolment, c);
-                x.truth = cells.value(db.truth, c);
-                x.truth_unenrolled = cells.value(db.truth_unenrolled, c);
-                x.false_flag = cells.value(db.false_flag, c);
-                x.missing_flag = cells.value(db.missing_flag, c);
-                x.wrong_link = cells.value(db.wrong_link, c);
-                x.gallery_flag = cells.value(db.gallery_flag_rate, c);
-                x.odds = {cells.value(db.arrest, c), cells.value(db.ho_referral, c),
-                          cells.value(db.detention, c)};
-                for (std::size_t m = 0; m < MODALITY_COUNT; ++m) {
-                    if (!db.matchers[m]) continue;
-                    x.fnmr[m] = cells.value(db.matchers[m]->fnmr, c);
-                    // Direct 1:N form: FPIR(c) = 1 − Π_g (1 − FMR(c,g))^{m_g}, summed in log space
-                    // so that FMR ≈ 1e-10 against M ≈ 1e7 records keeps full precision.
-                    const double fmr = cells.value(db.matchers[m]->fmr, c);
-                    // With FMR = 1 every record matches: the hazard is infinite, FPIR is 1 and the
-                    // wrong record is drawn in proportion to the records of each cell.
-                    const bool certain = fmr >= 1.0;
-                    auto& cdf = wrong_record_cdf[(m * n_db + d) * C + c];
-                    cdf.resize(C);
-                    double hazard = 0;
-                    for (std::size_t g = 0; g < C; ++g) {
-                        hazard += certain ? m_g[g] : -m_g[g] * std::log1p(-fmr);
-                        cdf[g] = hazard;
-                    }
-                    x.fpir[m] = certain ? 1.0 : -std::expm1(-hazard);
-                    // Which wrong record comes back: a gallery cell drawn by its share of the
-                    // false-match hazard.
-                    for (auto& v : cdf) v = hazard > 0 ? v / hazard : 1.0;
-                    if (!(x.fpir[m] >= 0 && x.fpir[m] <= 1))
-                        throw InputError(
-                            "scenario",
-                            std::string("matcher.") + MODALITY_NAMES[m] + "." + db.name + ".fmr",
-                            "",
-                            "gives an undefined false-positive identification rate for cell " +
-                                cells.label(c));
-                }
-            }
+            for (std::size_t m = 0; m < MODALITY_COUNT; ++m)
+                if (s.modality_share[m] > 0 && db.matchers[m])
+                    match[m * n_db + d].emplace(s, cells, m, d);
         }
     }
 
@@ -170,39 +110,53 @@ struct Engine::Model {
         }
     }
 
-    // Direct 1:N form (Foundation issue): a mated search finds the person's record unless a
-    // false non-match; otherwise a false match occurs with the cell's FPIR, and its record
-    // belongs to a gallery cell drawn by that cell's share of the false-match hazard.
+    // A hit on the probe's own record, or on the other identity its biometrics are linked to.
+    static void mate_hit(SearchResult& r, const PersonRecord& person) noexcept {
+        r.mate_returned = true;
+        if (person.wrong_link) {
+            r.hit = Hit::wrong_link;
+            r.flag = person.wrong_link_flag;
+            r.inaccurate = true;
+        } else {
+            r.hit = Hit::own_record;
+            r.flag = person.flag;
+            r.inaccurate = person.flag != person.truth;
+        }
+    }
+
+    // A biometric false match: another person's record, of gallery cell g.
+    void false_hit(SearchResult& r, std::size_t cell, std::size_t g, std::size_t d,
+                   double u) const noexcept {
+        r.hit = Hit::false_match;
+        r.flag = u < cell_db[g * n_db + d].gallery_flag;
+        r.same_cell = g == cell;
+        r.same_category = 0;
+        for (std::size_t k = 0; k < cells.dimension_count(); ++k)
+            if (cells.category(cell, k) == cells.category(g, k)) r.same_category |= 1u << k;
+    }
+
+    // Score-level 1:N search (MODEL.md §5), lazy: the common path is two comparisons of
+    // keyed uniforms; scores are drawn from streams of their own only when they matter.
     SearchResult search(const ReplicationKey& key, std::uint64_t entity, std::uint64_t stop,
                         std::size_t cell, std::size_t m, std::size_t d,
-                        const PersonRecord& person) const noexcept {
-        const CellDatabase& x = cell_db[cell * n_db + d];
-        const Uniforms4 u =
-            key.uniforms(entity, Purpose::Search, static_cast<std::uint32_t>(d), stop);
+                        const PersonRecord& person) const {
+        const auto sub = static_cast<std::uint32_t>(d);
+        const Uniforms4 u = key.uniforms(entity, Purpose::Search, sub, stop);
+        UniformStream scores(key, entity, Purpose::SearchScores, sub, stop);
+        UniformStream reviewer(key, entity, Purpose::Review, sub, stop);
+        const SearchOutcome outcome =
+            match[m * n_db + d]->search(cell, person.enrolled, u[0], u[1], scores, reviewer);
         SearchResult r;
-        if (person.enrolled && u[0] >= x.fnmr[m]) {
-            if (person.wrong_link) {
-                r.hit = Hit::wrong_link;
-                r.flag = person.wrong_link_flag;
-                r.inaccurate = true;
-            } else {
-                r.hit = Hit::own_record;
-                r.flag = person.flag;
-                r.inaccurate = person.flag != person.truth;
-            }
-        } else if (u[1] < x.fpir[m]) {
-            const auto& cdf = wrong_record_cdf[(m * n_db + d) * cells.size() + cell];
-            const auto g = static_cast<std::size_t>(std::upper_bound(cdf.begin(), cdf.end(), u[2]) -
-                                                    cdf.begin());
-            r.hit = Hit::false_match;
-            r.flag = u[3] < cell_db[std::min(g, cells.size() - 1) * n_db + d].gallery_flag;
-        }
+        r.mated = person.enrolled;
+        if (outcome.kind == SearchOutcome::mate) mate_hit(r, person);
+        if (outcome.kind == SearchOutcome::impostor)
+            false_hit(r, cell, outcome.gallery_cell, d, u[3]);
         return r;
     }
 
     // All stops of one person, under every policy of the plan.
     void simulate_person(const ReplicationKey& key, std::size_t cell, std::uint64_t index,
-                         std::uint64_t* tally) const noexcept {
+                         std::uint64_t* tally) const {
         constexpr std::size_t MAX_DB = 16;
         PersonRecord records[MAX_DB];
         SearchResult results[MAX_DB];

@@ -291,9 +291,40 @@ Dimension read_dimension(const Reader& in, const std::string& name,
 }
 
 Matcher read_matcher(const Reader& in, const std::vector<Dimension>& dims,
-                     const std::string& prefix) {
-    return Matcher{read_cell_parameter(in, dims, prefix + "fmr", std::nullopt, true),
-                   read_cell_parameter(in, dims, prefix + "fnmr", std::nullopt, true)};
+                     const std::string& prefix, std::int64_t gallery_size) {
+    Matcher m;
+    m.fmr = read_cell_parameter(in, dims, prefix + "fmr", std::nullopt, true);
+    m.fnmr = read_cell_parameter(in, dims, prefix + "fnmr", std::nullopt, true);
+    for (const auto& dim : dims)
+        m.same_group_factor.push_back(in.number_or(prefix + "same_group_factor." + dim.name, 1.0,
+                                                   0.0, 1e6, "must be a factor in [0, 1e6]"));
+    m.genuine_sd =
+        in.number_or(prefix + "genuine_sd", 1.0, 1e-3, 1e3, "must be a number in [0.001, 1000]");
+    if (in.find(prefix + "threshold"))
+        m.threshold = in.number(prefix + "threshold", -40.0, 40.0, "must be a score in [-40, 40]");
+    if (in.find(prefix + "target_fpir")) {
+        if (m.threshold)
+            in.fail(prefix + "target_fpir", "give either threshold or target_fpir, not both");
+        m.target_fpir =
+            in.number(prefix + "target_fpir", 0.0, 0.999999, "must be a probability in (0, 1)");
+        if (!(*m.target_fpir > 0))
+            in.fail(prefix + "target_fpir", "must be a probability in (0, 1)");
+    }
+    m.reference_gallery = in.count_or(prefix + "reference_gallery", gallery_size, 1, MAX_GALLERY);
+    if (in.find(prefix + "reference_gallery") && !m.target_fpir)
+        in.fail(prefix + "reference_gallery", "only used with target_fpir: give target_fpir too");
+    static constexpr std::array<const char*, 2> REVIEW{"none", "human"};
+    m.human_review = in.choice(prefix + "review", REVIEW, std::size_t{0}) == 1;
+    m.candidates = in.count_or(prefix + "candidates", 1, 1, 100);
+    m.review_false_accept = in.number_or(prefix + "review.false_accept", 0.0, 0.0, 1.0,
+                                         "must be a probability in [0, 1]");
+    m.review_false_reject = in.number_or(prefix + "review.false_reject", 0.0, 0.0, 1.0,
+                                         "must be a probability in [0, 1]");
+    if (!m.human_review)
+        for (const char* k : {"candidates", "review.false_accept", "review.false_reject"})
+            if (in.find(prefix + k))
+                in.fail(prefix + k, "only used with review = human: set review = human too");
+    return m;
 }
 
 Database read_database(const Reader& in, const std::vector<Dimension>& dims,
@@ -320,9 +351,10 @@ Database read_database(const Reader& in, const std::vector<Dimension>& dims,
     for (std::size_t m = 0; m < MODALITY_COUNT; ++m) {
         const std::string mp = std::string("matcher.") + MODALITY_NAMES[m] + "." + name + ".";
         if (modality_share[m] > 0)
-            db.matchers[m] = read_matcher(in, dims, mp);
+            db.matchers[m] = read_matcher(in, dims, mp, db.size);
         else if (in.find(mp + "fmr") || in.find(mp + "fnmr"))
-            db.matchers[m] = read_matcher(in, dims, mp);  // harmless, and validated all the same
+            db.matchers[m] =
+                read_matcher(in, dims, mp, db.size);  // harmless, and validated all the same
     }
     return db;
 }
@@ -436,10 +468,16 @@ std::vector<std::string> declared_keys(const Settings& settings) {
         keys.push_back("database." + db + ".size");
         for (const char* param : CELL_PARAMETERS_OF_DATABASE)
             add_cell_parameter_keys(keys, "database." + db + "." + param, dims);
-        for (const char* m : MODALITY_NAMES)
+        for (const char* m : MODALITY_NAMES) {
+            const std::string mp = std::string("matcher.") + m + "." + db + ".";
             for (const char* param : {"fmr", "fnmr"})
-                add_cell_parameter_keys(keys, std::string("matcher.") + m + "." + db + "." + param,
-                                        dims);
+                add_cell_parameter_keys(keys, mp + param, dims);
+            for (const auto& d : dims) keys.push_back(mp + "same_group_factor." + d);
+            for (const char* k :
+                 {"genuine_sd", "threshold", "target_fpir", "reference_gallery", "review",
+                  "candidates", "review.false_accept", "review.false_reject"})
+                keys.push_back(mp + k);
+        }
     }
     for (const auto& policy : policy_section_names(settings)) {
         const std::string p = "policy." + policy + ".";
@@ -503,7 +541,12 @@ Scenario load_scenario(const Settings& settings) {
     s.population = in.count("scenario.population", 1, MAX_POPULATION);
 
     std::size_t cell_count = 1;
-    for (const auto& name : in.names("dimensions.names", "dimension")) {
+    const auto dimension_list = in.names("dimensions.names", "dimension");
+    // False matches record, per dimension, whether the record's owner shares the probe's
+    // category: a 32-bit mask.
+    if (dimension_list.size() > 32)
+        in.fail("dimensions.names", "more than 32 dimensions: at most 32 are supported");
+    for (const auto& name : dimension_list) {
         s.dimensions.push_back(read_dimension(in, name, s.dimensions));
         cell_count *= s.dimensions.back().categories.size();
         if (cell_count > CellTable::MAX_CELLS)

@@ -26,6 +26,19 @@ void search(const Policy& policy, const StopFacts& stop, const MetricLayout& lay
     const SearchResult& result = stop.results[d];
     const PersonRecord& person = stop.records[d];
     ++row[layout.at(d, MetricLayout::SEARCHES)];
+    if (result.mated) {
+        ++row[layout.at(d, MetricLayout::MATED_SEARCHES)];
+        if (!result.mate_returned) ++row[layout.at(d, MetricLayout::MATES_MISSED)];
+    } else {
+        ++row[layout.at(d, MetricLayout::NONMATED_SEARCHES)];
+        if (result.hit == Hit::false_match)
+            ++row[layout.at(d, MetricLayout::NONMATED_FALSE_MATCHES)];
+    }
+    if (result.hit == Hit::false_match) {
+        if (result.same_cell) ++row[layout.at(d, MetricLayout::FALSE_MATCHES_SAME_CELL)];
+        for (std::size_t k = 0; k < layout.dimensions().size(); ++k)
+            if (result.same_category & (1u << k)) ++row[layout.same_category(d, k)];
+    }
     switch (result.hit) {
         case Hit::none:
             return;

@@ -1,5 +1,7 @@
 #include "stopscan/summary.hpp"
 
+#include "stopscan/expectation.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -17,18 +19,19 @@ struct Group {
     std::string category;
     std::vector<std::size_t> cells;
     std::optional<std::size_t> reference;  // index of the reference category's group
+    std::optional<std::size_t> dimension_index;
 };
 
 std::vector<Group> make_groups(const Scenario& s, const CellTable& cells) {
     std::vector<Group> groups;
-    Group all{"all", "all", {}, std::nullopt};
+    Group all{"all", "all", {}, std::nullopt, std::nullopt};
     for (std::size_t c = 0; c < cells.size(); ++c) all.cells.push_back(c);
     groups.push_back(std::move(all));
     for (std::size_t d = 0; d < s.dimensions.size(); ++d) {
         const auto& dim = s.dimensions[d];
         const std::size_t first = groups.size();
         for (const auto& category : dim.categories)
-            groups.push_back({dim.name, category, {}, first + dim.reference});
+            groups.push_back({dim.name, category, {}, first + dim.reference, d});
         for (std::size_t c = 0; c < cells.size(); ++c)
             groups[first + cells.category(c, d)].cells.push_back(c);
     }
@@ -52,85 +55,111 @@ double per(double count, double population, double unit) {
 // group (and of its reference group, for ratios).
 class MetricTable {
 public:
-    explicit MetricTable(const MetricLayout& layout) {
-        add("population");
-        add("stops", MetricLayout::STOPS);
-        add("stops_per_1000");
-        add("stop_rate_ratio");
-        add("persons_stopped", MetricLayout::PERSONS_STOPPED);
+    explicit MetricTable(const MetricLayout& layout) : layout_(layout) {
+        const std::size_t n_db = layout.databases().size();
+        auto per_db = [&](MetricLayout::PerDatabase m) {
+            for (std::size_t d = 0; d < n_db; ++d)
+                add_count(layout.name(layout.at(d, m)), layout.at(d, m));
+        };
+        add({"population", Kind::population});
+        add_count("stops", MetricLayout::STOPS);
+        add({"stops_per_1000", Kind::per_population, MetricLayout::STOPS, 0, 1e3});
+        add({"stop_rate_ratio", Kind::ratio, MetricLayout::STOPS});
+        add_count("persons_stopped", MetricLayout::PERSONS_STOPPED);
         for (const auto m : {MetricLayout::SEARCHES, MetricLayout::TRUE_MATCHES,
-                             MetricLayout::FALSE_MATCHES, MetricLayout::RECORD_ERROR_HITS})
-            for (std::size_t d = 0; d < layout.databases().size(); ++d)
-                add(layout.name(layout.at(d, m)), layout.at(d, m));
+                             MetricLayout::FALSE_MATCHES, MetricLayout::RECORD_ERROR_HITS,
+                             MetricLayout::MATED_SEARCHES, MetricLayout::NONMATED_SEARCHES})
+            per_db(m);
+        for (std::size_t d = 0; d < n_db; ++d) {
+            const auto& db = layout.databases()[d];
+            // Observed identification error rates (MODEL.md §5): FPIR over non-mated
+            // searches, FNIR over mated ones.
+            add({"fpir." + db, Kind::fraction, layout.at(d, MetricLayout::NONMATED_FALSE_MATCHES),
+                 layout.at(d, MetricLayout::NONMATED_SEARCHES), 1});
+            add({"fnir." + db, Kind::fraction, layout.at(d, MetricLayout::MATES_MISSED),
+                 layout.at(d, MetricLayout::MATED_SEARCHES), 1});
+        }
+        for (std::size_t d = 0; d < n_db; ++d)
+            add({"false_match_share_same_group." + layout.databases()[d], Kind::same_group,
+                 layout.at(d, MetricLayout::FALSE_MATCHES), d});
         for (const auto m :
              {MetricLayout::STATUS_DISCLOSURES, MetricLayout::LAWFUL_STATUS_DISCLOSURES,
               MetricLayout::ARRESTS, MetricLayout::WRONGFUL_ARRESTS, MetricLayout::HO_REFERRALS,
               MetricLayout::WRONGFUL_HO_REFERRALS, MetricLayout::DETENTIONS,
               MetricLayout::WRONGFUL_DETENTIONS, MetricLayout::WRONGFUL_OUTCOMES})
-            add(layout.name(m), m);
-        for (const auto m :
-             {MetricLayout::WRONGFUL_BY_FALSE_MATCH, MetricLayout::WRONGFUL_BY_RECORD_ERROR})
-            for (std::size_t d = 0; d < layout.databases().size(); ++d)
-                add(layout.name(layout.at(d, m)), layout.at(d, m));
-        add("persons_wrongfully_affected", MetricLayout::PERSONS_WRONGFULLY_AFFECTED);
-        add("exposure_per_100k");
-        add("exposure_ratio");
-        add("persons_affected_per_100k");
-        add("wrongful_per_1000_stops");
+            add_count(layout.name(m), m);
+        per_db(MetricLayout::WRONGFUL_BY_FALSE_MATCH);
+        per_db(MetricLayout::WRONGFUL_BY_RECORD_ERROR);
+        add_count("persons_wrongfully_affected", MetricLayout::PERSONS_WRONGFULLY_AFFECTED);
+        add({"exposure_per_100k", Kind::per_population, MetricLayout::WRONGFUL_OUTCOMES, 0, 1e5});
+        add({"exposure_ratio", Kind::ratio, MetricLayout::WRONGFUL_OUTCOMES});
+        add({"persons_affected_per_100k", Kind::per_population,
+             MetricLayout::PERSONS_WRONGFULLY_AFFECTED, 0, 1e5});
+        add({"wrongful_per_1000_stops", Kind::fraction, MetricLayout::WRONGFUL_OUTCOMES,
+             MetricLayout::STOPS, 1e3});
     }
 
-    std::size_t size() const { return names_.size(); }
-    const std::string& name(std::size_t i) const { return names_[i]; }
-    bool is_ratio(std::size_t i) const {
-        return names_[i] == "stop_rate_ratio" || names_[i] == "exposure_ratio";
-    }
+    std::size_t size() const { return metrics_.size(); }
+    const std::string& name(std::size_t i) const { return metrics_[i].name; }
+    bool is_ratio(std::size_t i) const { return metrics_[i].kind == Kind::ratio; }
 
-    // values[i] for metric i; `ref` is null for the "all" group (ratios undefined).
+    // values[i] for metric i. `ref` is null for the "all" group (ratios undefined);
+    // `dimension` is the group's dimension (none for "all").
     void compute(const std::vector<double>& counts, double pop, const std::vector<double>* ref,
-                 double ref_pop, double* values) const {
-        for (std::size_t i = 0; i < names_.size(); ++i) {
-            const auto& n = names_[i];
-            if (counts_of_[i])
-                values[i] = counts[*counts_of_[i]];
-            else if (n == "population")
-                values[i] = pop;
-            else if (n == "stops_per_1000")
-                values[i] = per(counts[MetricLayout::STOPS], pop, 1e3);
-            else if (n == "exposure_per_100k")
-                values[i] = per(counts[MetricLayout::WRONGFUL_OUTCOMES], pop, 1e5);
-            else if (n == "wrongful_per_1000_stops")
-                values[i] = counts[MetricLayout::STOPS] > 0
-                                ? 1e3 * counts[MetricLayout::WRONGFUL_OUTCOMES] /
-                                      counts[MetricLayout::STOPS]
-                                : UNDEFINED;
-            else if (n == "persons_affected_per_100k")
-                values[i] = per(counts[MetricLayout::PERSONS_WRONGFULLY_AFFECTED], pop, 1e5);
-            else if (n == "stop_rate_ratio")
-                values[i] = ref ? ratio(counts[MetricLayout::STOPS], pop,
-                                        (*ref)[MetricLayout::STOPS], ref_pop)
-                                : UNDEFINED;
-            else if (n == "exposure_ratio")
-                values[i] = ref ? ratio(counts[MetricLayout::WRONGFUL_OUTCOMES], pop,
-                                        (*ref)[MetricLayout::WRONGFUL_OUTCOMES], ref_pop)
-                                : UNDEFINED;
+                 double ref_pop, std::optional<std::size_t> dimension, double* values) const {
+        for (std::size_t i = 0; i < metrics_.size(); ++i) {
+            const Metric& m = metrics_[i];
+            switch (m.kind) {
+                case Kind::count:
+                    values[i] = counts[m.a];
+                    break;
+                case Kind::population:
+                    values[i] = pop;
+                    break;
+                case Kind::per_population:
+                    values[i] = per(counts[m.a], pop, m.scale);
+                    break;
+                case Kind::fraction:
+                    values[i] = counts[m.b] > 0 ? m.scale * counts[m.a] / counts[m.b] : UNDEFINED;
+                    break;
+                case Kind::ratio:
+                    values[i] = ref ? ratio(counts[m.a], pop, (*ref)[m.a], ref_pop) : UNDEFINED;
+                    break;
+                case Kind::same_group: {
+                    // Among false matches of probes in this group: the share whose record's
+                    // owner is in the same category of the group's dimension (for everyone:
+                    // the same cell).
+                    const std::size_t same =
+                        dimension ? layout_.same_category(m.b, *dimension)
+                                  : layout_.at(m.b, MetricLayout::FALSE_MATCHES_SAME_CELL);
+                    values[i] = counts[m.a] > 0 ? counts[same] / counts[m.a] : UNDEFINED;
+                    break;
+                }
+            }
         }
     }
 
     // Ratio of means, the estimate for a ratio metric: steadier than the mean of ratios.
     double ratio_of_means(std::size_t i, const std::vector<double>& mean, double pop,
                           const std::vector<double>& ref_mean, double ref_pop) const {
-        const auto k =
-            names_[i] == "stop_rate_ratio" ? MetricLayout::STOPS : MetricLayout::WRONGFUL_OUTCOMES;
+        const std::size_t k = metrics_[i].a;
         return ratio(mean[k], pop, ref_mean[k], ref_pop);
     }
 
 private:
-    void add(const std::string& name, std::optional<std::size_t> count = std::nullopt) {
-        names_.push_back(name);
-        counts_of_.push_back(count);
-    }
-    std::vector<std::string> names_;
-    std::vector<std::optional<std::size_t>> counts_of_;
+    enum class Kind { count, population, per_population, fraction, ratio, same_group };
+    struct Metric {
+        std::string name;
+        Kind kind;
+        std::size_t a = 0;  // count index (numerator)
+        std::size_t b = 0;  // denominator index, or database for same_group
+        double scale = 1;
+    };
+    void add(Metric m) { metrics_.push_back(std::move(m)); }
+    void add_count(const std::string& name, std::size_t index) { add({name, Kind::count, index}); }
+
+    const MetricLayout& layout_;
+    std::vector<Metric> metrics_;
 };
 
 Estimate summarise_values(const std::vector<double>& values) {
@@ -200,7 +229,8 @@ Summary summarize(const Results& results) {
                 const auto& ref = groups[g].reference;
                 table.compute(counts[(p * groups.size() + g) * R + r], population[g],
                               ref ? &counts[(p * groups.size() + *ref) * R + r] : nullptr,
-                              ref ? population[*ref] : 0, scratch.data());
+                              ref ? population[*ref] : 0, groups[g].dimension_index,
+                              scratch.data());
                 for (std::size_t i = 0; i < M; ++i)
                     values[((p * groups.size() + g) * M + i) * R + r] = scratch[i];
             }
@@ -268,6 +298,73 @@ Summary summarize(const Results& results) {
                 summary.effects.push_back(std::move(row));
             }
         }
+    }
+    return summary;
+}
+
+Summary summarize_expected(const Expectation& e) {
+    const Scenario& s = *e.plan.scenario;
+    const CellTable cells(s.dimensions, s.population);
+    const auto groups = make_groups(s, cells);
+    const MetricTable table(e.layout);
+    const std::size_t P = e.plan.policies.size();
+    const std::size_t K = e.layout.size();
+    const std::size_t M = table.size();
+    std::vector<double> population(groups.size(), 0);
+    std::vector<std::vector<double>> counts(P * groups.size(), std::vector<double>(K, 0));
+    for (std::size_t g = 0; g < groups.size(); ++g)
+        for (const auto c : groups[g].cells) {
+            population[g] += static_cast<double>(e.cell_population[c]);
+            for (std::size_t p = 0; p < P; ++p)
+                for (std::size_t k = 0; k < K; ++k)
+                    counts[p * groups.size() + g][k] += e.row(p, c)[k];
+        }
+    std::vector<double> values(P * groups.size() * M);
+    for (std::size_t p = 0; p < P; ++p)
+        for (std::size_t g = 0; g < groups.size(); ++g) {
+            const auto& ref = groups[g].reference;
+            table.compute(counts[p * groups.size() + g], population[g],
+                          ref ? &counts[p * groups.size() + *ref] : nullptr,
+                          ref ? population[*ref] : 0, groups[g].dimension_index,
+                          &values[(p * groups.size() + g) * M]);
+        }
+    auto value = [&](std::size_t p, std::size_t g, std::size_t i) -> std::optional<double> {
+        const double v = values[(p * groups.size() + g) * M + i];
+        return std::isnan(v) ? std::nullopt : std::optional<double>(v);
+    };
+    Summary summary;
+    const std::size_t b = e.plan.baseline;
+    for (std::size_t p = 0; p < P; ++p) {
+        const std::string& policy = s.policies[e.plan.policies[p]].name;
+        for (std::size_t g = 0; g < groups.size(); ++g)
+            for (std::size_t i = 0; i < M; ++i) {
+                if (table.is_ratio(i) && !groups[g].reference) continue;
+                summary.rows.push_back({policy, groups[g].dimension, groups[g].category,
+                                        table.name(i),
+                                        Estimate{value(p, g, i), std::nullopt, std::nullopt, 0}});
+            }
+    }
+    for (std::size_t p = 0; p < P; ++p) {
+        if (p == b) continue;
+        for (std::size_t g = 0; g < groups.size(); ++g)
+            for (std::size_t i = 0; i < M; ++i) {
+                if (table.name(i) == "population" || (table.is_ratio(i) && !groups[g].reference))
+                    continue;
+                const auto a = value(p, g, i);
+                const auto z = value(b, g, i);
+                EffectRow row{s.policies[e.plan.policies[p]].name,
+                              s.policies[e.plan.policies[b]].name,
+                              groups[g].dimension,
+                              groups[g].category,
+                              table.name(i),
+                              Estimate{},
+                              std::nullopt};
+                if (a && z && std::isfinite(*a) && std::isfinite(*z)) {
+                    row.delta.estimate = *a - *z;
+                    if (*z != 0) row.relative_change = (*a - *z) / *z;
+                }
+                summary.effects.push_back(std::move(row));
+            }
     }
     return summary;
 }

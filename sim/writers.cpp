@@ -87,6 +87,7 @@ std::string display(const std::optional<double>& v) {
 }
 
 std::string display_interval(const Estimate& e) {
+    if (!e.lo95 && !e.hi95) return display(e.estimate);
     return display(e.estimate) + " [" + display(e.lo95) + ", " + display(e.hi95) + "]";
 }
 
@@ -113,6 +114,15 @@ std::string summary_csv(const Summary& summary) {
             << ',' << csv_field(r.metric) << ',' << csv_value(r.value.estimate) << ','
             << csv_value(r.value.lo95) << ',' << csv_value(r.value.hi95) << ','
             << r.value.replications << '\n';
+    return out.str();
+}
+
+std::string explain_csv(const Summary& summary) {
+    std::ostringstream out;
+    out << "policy,dimension,category,metric,estimate\n";
+    for (const auto& r : summary.rows)
+        out << csv_field(r.policy) << ',' << csv_field(r.dimension) << ',' << csv_field(r.category)
+            << ',' << csv_field(r.metric) << ',' << csv_value(r.value.estimate) << '\n';
     return out.str();
 }
 
@@ -301,27 +311,41 @@ void write_outputs(const std::string& directory, const Results& results, const S
         write_file_atomically(directory + "/" + name, content);
 }
 
-void print_exposure_table(std::ostream& out, const Results& results, const Summary& summary) {
-    const Scenario& s = *results.plan.scenario;
-    std::vector<std::string> policies;
-    for (const auto p : results.plan.policies) policies.push_back(s.policies[p].name);
-    const std::string baseline = policies[results.plan.baseline];
+namespace {
+
+std::vector<std::pair<std::string, std::string>> table_groups(const Scenario& s) {
     std::vector<std::pair<std::string, std::string>> groups = {{"all", "all"}};
     for (const auto& d : s.dimensions)
         for (const auto& c : d.categories) groups.emplace_back(d.name, c);
-    constexpr std::size_t LABEL = 28;
-    constexpr std::size_t COLUMN = 24;
-    auto label = [](const std::pair<std::string, std::string>& g) {
-        return g.first == "all" ? std::string("everyone") : g.first + " " + g.second;
-    };
+    return groups;
+}
 
-    out << "\nWrongful outcomes per 100,000 people over " << s.period
-        << " (mean [95% interval] across " << results.plan.replications << " replications)\n";
+std::string group_label(const std::pair<std::string, std::string>& g) {
+    return g.first == "all" ? std::string("everyone") : g.first + " " + g.second;
+}
+
+constexpr std::size_t LABEL = 28;
+constexpr std::size_t COLUMN = 24;
+
+}  // namespace
+
+void print_exposure_table(std::ostream& out, const RunPlan& plan, const Summary& summary) {
+    const Scenario& s = *plan.scenario;
+    std::vector<std::string> policies;
+    for (const auto p : plan.policies) policies.push_back(s.policies[p].name);
+    const std::string baseline = policies[plan.baseline];
+    const auto groups = table_groups(s);
+    const bool simulated = !summary.rows.empty() && summary.rows.front().value.replications > 0;
+    const std::string what = simulated ? "mean [95% interval] across " +
+                                             std::to_string(plan.replications) + " replications"
+                                       : "expected value, closed form";
+
+    out << "\nWrongful outcomes per 100,000 people over " << s.period << " (" << what << ")\n";
     out << pad("group", LABEL);
     for (const auto& p : policies) out << pad(p, COLUMN);
     out << '\n';
     for (const auto& g : groups) {
-        out << pad(label(g), LABEL);
+        out << pad(group_label(g), LABEL);
         for (const auto& p : policies) {
             const auto* row = summary.find(p, g.first, g.second, "exposure_per_100k");
             out << pad(row ? display_interval(row->value) : "NA", COLUMN);
@@ -329,13 +353,14 @@ void print_exposure_table(std::ostream& out, const Results& results, const Summa
         out << '\n';
     }
     if (policies.size() > 1) {
-        out << "\nChange against " << baseline << ", per 100,000 people (paired 95% interval)\n";
+        out << "\nChange against " << baseline << ", per 100,000 people"
+            << (simulated ? " (paired 95% interval)" : "") << "\n";
         out << pad("group", LABEL);
         for (const auto& p : policies)
             if (p != baseline) out << pad(p, COLUMN);
         out << '\n';
         for (const auto& g : groups) {
-            out << pad(label(g), LABEL);
+            out << pad(group_label(g), LABEL);
             for (const auto& p : policies) {
                 if (p == baseline) continue;
                 const auto* row = summary.find_effect(p, g.first, g.second, "exposure_per_100k");
@@ -344,22 +369,54 @@ void print_exposure_table(std::ostream& out, const Results& results, const Summa
             out << '\n';
         }
     }
-    out << "\nWrongful outcomes by cause, everyone (count over " << s.period
-        << ", mean [95% interval])\n";
+    out << "\nWrongful outcomes by cause, everyone (count over " << s.period << ", " << what
+        << ")\n";
     out << pad("cause", LABEL);
     for (const auto& p : policies) out << pad(p, COLUMN);
     out << '\n';
     for (const auto& db : s.databases)
-        for (const auto& [metric, what] :
+        for (const auto& [metric, cause] :
              {std::pair<std::string, std::string>{"wrongful_by_false_match.", "false match"},
               {"wrongful_by_record_error.", "record error"}}) {
-            out << pad(db.name + " " + what, LABEL);
+            out << pad(db.name + " " + cause, LABEL);
             for (const auto& p : policies) {
                 const auto* row = summary.find(p, "all", "all", metric + db.name);
                 out << pad(row ? display_interval(row->value) : "NA", COLUMN);
             }
             out << '\n';
         }
+}
+
+void print_decomposition(std::ostream& out, const RunPlan& plan, const Summary& summary) {
+    const Scenario& s = *plan.scenario;
+    const auto groups = table_groups(s);
+    constexpr std::size_t NUMBER = 14;
+    for (const auto p : plan.policies) {
+        const std::string& policy = s.policies[p].name;
+        out << "\nWhere wrongful outcomes come from under " << policy << " (expected count over "
+            << s.period << "; share of the group's total)\n";
+        out << pad("group", LABEL) << pad("total", NUMBER);
+        for (const auto& db : s.databases)
+            out << pad(db.name + " match", NUMBER) << pad(db.name + " record", NUMBER);
+        out << '\n';
+        for (const auto& g : groups) {
+            const auto* total = summary.find(policy, g.first, g.second, "wrongful_outcomes");
+            const double t = total && total->value.estimate ? *total->value.estimate : 0.0;
+            out << pad(group_label(g), LABEL) << pad(display(t), NUMBER);
+            for (const auto& db : s.databases)
+                for (const char* metric :
+                     {"wrongful_by_false_match.", "wrongful_by_record_error."}) {
+                    const auto* row = summary.find(policy, g.first, g.second, metric + db.name);
+                    const double v = row && row->value.estimate ? *row->value.estimate : 0.0;
+                    const std::string share =
+                        t > 0 ? " (" + std::to_string(static_cast<int>(std::lround(100 * v / t))) +
+                                    "%)"
+                              : "";
+                    out << pad(display(v) + share, NUMBER);
+                }
+            out << '\n';
+        }
+    }
 }
 
 }  // namespace stopscan

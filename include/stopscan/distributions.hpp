@@ -38,6 +38,12 @@ public:
     /// E[Y | Y >= 1] = mu / p_stopped(). Never throws.
     double mean_given_stopped() const noexcept { return mu_ / p_stopped_; }
 
+    /// P(at least one of the Y stops is marked | Y >= 1) when each stop is marked
+    /// independently with probability w: (1 − G(1 − w)) / P(Y >= 1), with G the generating
+    /// function of the untruncated law; thinning keeps it negative binomial (Poisson), so
+    /// the numerator is the P(Y >= 1) of mean mu·w, accurate for tiny w.
+    double p_at_least_one(double w) const noexcept;
+
     /// Exact inversion of the truncated CDF with one uniform u in [0, 1): the smallest
     /// y >= 1 with u < F(y). Beyond the table the pmf recurrence continues, so any count
     /// stays reachable (at O(y - table_size()) cost, which only means far beyond any stop

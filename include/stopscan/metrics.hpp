@@ -34,25 +34,38 @@ public:
         RECORD_ERROR_HITS,
         WRONGFUL_BY_FALSE_MATCH,
         WRONGFUL_BY_RECORD_ERROR,
+        MATED_SEARCHES,           ///< searches of people enrolled in the database
+        MATES_MISSED,             ///< mated searches that did not return the mate
+        NONMATED_SEARCHES,        ///< searches of people not enrolled
+        NONMATED_FALSE_MATCHES,   ///< non-mated searches that returned a record
+        FALSE_MATCHES_SAME_CELL,  ///< false matches whose record's owner is in the probe's cell
         PER_DATABASE_COUNT
     };
 
-    explicit MetricLayout(std::vector<std::string> database_names);
+    /// Followed, per database, by one count per dimension of false matches whose record's
+    /// owner shares the probe's category on that dimension.
+    MetricLayout(std::vector<std::string> database_names, std::vector<std::string> dimension_names);
 
     /// Number of count metrics in a row.
-    std::size_t size() const noexcept {
-        return FIXED_COUNT + PER_DATABASE_COUNT * databases_.size();
-    }
+    std::size_t size() const noexcept { return FIXED_COUNT + block() * databases_.size(); }
     /// Position of a per-database metric.
     std::size_t at(std::size_t database, PerDatabase metric) const noexcept {
-        return FIXED_COUNT + database * PER_DATABASE_COUNT + metric;
+        return FIXED_COUNT + database * block() + metric;
+    }
+    /// Position of the count of false matches in `database` whose owner shares the probe's
+    /// category on `dimension`.
+    std::size_t same_category(std::size_t database, std::size_t dimension) const noexcept {
+        return FIXED_COUNT + database * block() + PER_DATABASE_COUNT + dimension;
     }
     /// The output name of the metric at `index`, e.g. "false_matches.IABS".
     std::string name(std::size_t index) const;
     const std::vector<std::string>& databases() const noexcept { return databases_; }
+    const std::vector<std::string>& dimensions() const noexcept { return dimensions_; }
 
 private:
+    std::size_t block() const noexcept { return PER_DATABASE_COUNT + dimensions_.size(); }
     std::vector<std::string> databases_;
+    std::vector<std::string> dimensions_;
 };
 
 }  // namespace stopscan

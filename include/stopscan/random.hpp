@@ -24,6 +24,8 @@ enum class Purpose : std::uint32_t {
     StopModality = 4,   ///< fingerprint or face at one stop
     Search = 5,         ///< biometric outcome of one 1:N search
     Action = 6,         ///< officer's action and independent verification after a hit
+    SearchScores = 7,   ///< scores of a search whose best impostor passes the threshold
+    Review = 8,         ///< a person's review of a candidate list (face searches)
 };
 
 /// 64-bit finaliser of SplitMix64 (Steele, Lea, Flood 2014): a bijective mixing hash used
@@ -85,19 +87,20 @@ public:
     constexpr ReplicationKey(std::uint64_t seed, std::uint64_t replication) noexcept
         : key_{mix64(seed), mix64(mix64(seed) ^ mix64(replication ^ 0x5DEECE66DULL))} {}
 
-    /// 256 random bits for (entity, purpose, sub, index). `sub` distinguishes parallel
-    /// draws of one purpose (e.g. the database index), `index` counts repeated draws
-    /// (e.g. the stop number of a person).
+    /// 256 random bits for (entity, purpose, sub, index, stream). `sub` distinguishes
+    /// parallel draws of one purpose (e.g. the database index), `index` counts repeated draws
+    /// (e.g. the stop number of a person), `stream` numbers the blocks of a UniformStream.
     std::array<std::uint64_t, 4> bits(std::uint64_t entity, Purpose purpose, std::uint32_t sub,
-                                      std::uint64_t index) const noexcept {
+                                      std::uint64_t index,
+                                      std::uint64_t stream = 0) const noexcept {
         const std::uint64_t tag = (static_cast<std::uint64_t>(purpose) << 32) | sub;
-        return philox4x64({entity, tag, index, 0}, key_);
+        return philox4x64({entity, tag, index, stream}, key_);
     }
 
-    /// Four independent uniforms in [0, 1) for (entity, purpose, sub, index).
+    /// Four independent uniforms in [0, 1) for (entity, purpose, sub, index, stream).
     Uniforms4 uniforms(std::uint64_t entity, Purpose purpose, std::uint32_t sub,
-                       std::uint64_t index) const noexcept {
-        const auto b = bits(entity, purpose, sub, index);
+                       std::uint64_t index, std::uint64_t stream = 0) const noexcept {
+        const auto b = bits(entity, purpose, sub, index, stream);
         return {to_unit(b[0]), to_unit(b[1]), to_unit(b[2]), to_unit(b[3])};
     }
 
@@ -110,14 +113,17 @@ private:
 /// stream is the same whatever thread asks for it.
 class UniformStream {
 public:
+    /// The stream of (entity, purpose, sub, index); its blocks are numbered 1, 2, ... in the
+    /// key's `stream` word, so it never overlaps the single block uniforms() gives for the
+    /// same (entity, purpose, sub, index).
     UniformStream(const ReplicationKey& key, std::uint64_t entity, Purpose purpose,
-                  std::uint32_t sub) noexcept
-        : key_(&key), entity_(entity), purpose_(purpose), sub_(sub) {}
+                  std::uint32_t sub, std::uint64_t index = 0) noexcept
+        : key_(&key), entity_(entity), purpose_(purpose), sub_(sub), index_(index) {}
 
     /// Next uniform in [0, 1).
     double next() noexcept {
         if (pos_ == 4) {
-            block_ = key_->uniforms(entity_, purpose_, sub_, counter_++);
+            block_ = key_->uniforms(entity_, purpose_, sub_, index_, ++counter_);
             pos_ = 0;
         }
         return block_[pos_++];
@@ -128,6 +134,7 @@ private:
     std::uint64_t entity_;
     Purpose purpose_;
     std::uint32_t sub_;
+    std::uint64_t index_;
     std::uint64_t counter_ = 0;
     Uniforms4 block_{};
     int pos_ = 4;

@@ -43,10 +43,23 @@ struct CellParameter {
 /// What a database is for; the policy presets of MODEL.md §6 act on the role.
 enum class DatabaseRole : std::uint8_t { criminal, immigration };
 
-/// Operating point of one modality against one database (the direct 1:N form).
+/// Operating point of one modality against one database: the score-level (binormal) model
+/// of MODEL.md §5. FMR and FNMR are given at the operating point; the engine derives the
+/// impostor and genuine score distributions from them (see MatchModel).
 struct Matcher {
-    CellParameter fmr;   ///< 1:1 false match rate of the probe's cell against one record
-    CellParameter fnmr;  ///< false non-match rate of a mated search
+    CellParameter fmr;   ///< 1:1 false match rate of a probe of the cell against one record
+    CellParameter fnmr;  ///< false non-match rate of a mated comparison
+    /// FMR multiplier, per dimension, for gallery records that share the probe's category on
+    /// that dimension (false matches cluster within demographic groups); 1 = no clustering.
+    std::vector<double> same_group_factor;
+    double genuine_sd = 1;               ///< spread of genuine scores relative to impostor scores
+    std::optional<double> threshold;     ///< operating threshold as a score (impostor scale)
+    std::optional<double> target_fpir;   ///< or: threshold giving this FPIR ...
+    std::int64_t reference_gallery = 0;  ///< ... at this gallery size (default: database size)
+    bool human_review = false;           ///< a person reviews a candidate list (face searches)
+    std::int64_t candidates = 1;         ///< length of the candidate list
+    double review_false_accept = 0;      ///< P(reviewer confirms a wrong candidate)
+    double review_false_reject = 0;      ///< P(reviewer rejects the right candidate)
 };
 
 /// A national biometric database and the records it holds (MODEL.md §4).

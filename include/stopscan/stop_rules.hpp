@@ -22,8 +22,12 @@ enum class Hit : std::uint8_t {
 /// Outcome of searching one database at one stop.
 struct SearchResult {
     Hit hit = Hit::none;
-    bool flag = false;        ///< the returned record shows an adverse flag
-    bool inaccurate = false;  ///< the returned record is wrong about this person (record error)
+    bool flag = false;           ///< the returned record shows an adverse flag
+    bool inaccurate = false;     ///< the returned record is wrong about this person (record error)
+    bool mated = false;          ///< the person has a record in the database
+    bool mate_returned = false;  ///< the search returned the person's own (or linked) record
+    bool same_cell = false;      ///< a false match's record belongs to the probe's cell
+    std::uint32_t same_category = 0;  ///< bit k: ... shares the probe's category on dimension k
 };
 
 /// The persistent state of one person in one database (MODEL.md §2, §4).

@@ -57,6 +57,12 @@ struct Summary {
 /// Summarises a run's tallies.
 Summary summarize(const Results& results);
 
+struct Expectation;
+/// The expected value of every metric of summary.csv, from closed-form expected counts:
+/// rates and ratios are those of the expected counts. Rows carry no interval
+/// (replications = 0); effects are the differences of the expectations.
+Summary summarize_expected(const Expectation& expectation);
+
 /// The q-quantile (R's type 7, linear interpolation) of `values`, which it sorts.
 double quantile(std::vector<double>& values, double q);
 

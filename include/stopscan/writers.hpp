@@ -43,7 +43,14 @@ void write_outputs(const std::string& directory, const Results& results, const S
                    const Provenance& provenance);
 
 /// Prints the readable tables of exposure per 100,000 and the policies' changes, by
-/// dimension and category, with intervals.
-void print_exposure_table(std::ostream& out, const Results& results, const Summary& summary);
+/// dimension and category, with intervals when the summary has them.
+void print_exposure_table(std::ostream& out, const RunPlan& plan, const Summary& summary);
+
+/// Prints, per policy and group, the wrongful outcomes by database and cause (biometric
+/// false match or record error): why a policy changes exposure.
+void print_decomposition(std::ostream& out, const RunPlan& plan, const Summary& summary);
+
+/// explain.csv text: summary.csv's keys with the expected value only.
+std::string explain_csv(const Summary& summary);
 
 }  // namespace stopscan

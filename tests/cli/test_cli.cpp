@@ -531,17 +531,17 @@ TEST_CASE("the --threads and --seed values are range-checked", "[cli][bad-input]
 
 TEST_CASE("an unknown command suggests the nearest command", "[cli][bad-input][flags]") {
     TempDir tmp;
-    require_refused(
-        tmp, {"rnn"},
-        "command line: unknown command 'rnn'; did you mean 'run'?: commands are run, validate (see "
-        "stopscan --help)");
+    require_refused(tmp, {"rnn"},
+                    "command line: unknown command 'rnn'; did you mean 'run'?: commands are run, "
+                    "validate, explain, det (see "
+                    "stopscan --help)");
     require_refused(tmp, {"valdate"},
                     "command line: unknown command 'valdate'; did you mean 'validate'?: commands "
-                    "are run, validate "
-                    "(see stopscan --help)");
-    require_refused(tmp, {"explode"},
-                    "command line: unknown command 'explode': commands are run, validate (see "
-                    "stopscan --help)");
+                    "are run, validate, explain, det (see stopscan --help)");
+    require_refused(
+        tmp, {"explode"},
+        "command line: unknown command 'explode': commands are run, validate, explain, det (see "
+        "stopscan --help)");
 }
 
 // Regression (fixed; was in sim/settings.cpp, nearest/edit_distance): plain Levenshtein counts a
@@ -550,10 +550,10 @@ TEST_CASE("an unknown command suggests the nearest command", "[cli][bad-input][f
 // short words.
 TEST_CASE("a transposed command ('rnu') suggests 'run'", "[cli][bad-input][flags]") {
     TempDir tmp;
-    require_refused(
-        tmp, {"rnu"},
-        "command line: unknown command 'rnu'; did you mean 'run'?: commands are run, validate (see "
-        "stopscan --help)");
+    require_refused(tmp, {"rnu"},
+                    "command line: unknown command 'rnu'; did you mean 'run'?: commands are run, "
+                    "validate, explain, det (see "
+                    "stopscan --help)");
 }
 
 TEST_CASE("an unknown flag is refused", "[cli][bad-input][flags]") {

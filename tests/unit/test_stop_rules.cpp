@@ -19,7 +19,7 @@ struct Stop {
     ActionDraws draws[2] = {{0.5, 0, 0, 0},
                             {0.5, 0, 0, 0}};  // actions happen unless verify catches
     DatabaseRole roles[2] = {DatabaseRole::criminal, DatabaseRole::immigration};
-    MetricLayout layout{{"CRIM", "IMM"}};
+    MetricLayout layout{{"CRIM", "IMM"}, {}};
     std::vector<std::uint64_t> row = std::vector<std::uint64_t>(layout.size(), 0);
 
     bool apply(const Policy& p) {
