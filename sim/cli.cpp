@@ -1,6 +1,7 @@
 #include "stopscan/cli.hpp"
 
 #include <unistd.h>
+#include <algorithm>
 #include <array>
 #include <boost/program_options.hpp>
 #include <charconv>
@@ -11,6 +12,7 @@
 #include <iostream>
 #include <memory>
 #include <optional>
+#include <sstream>
 
 #include "stopscan/build_info.hpp"
 #include "stopscan/cells.hpp"
@@ -68,6 +70,22 @@ std::int64_t parse_integer(const std::string& flag, const std::string& value, st
     if (too_big || v < lo || v > hi)
         throw InputError("command line", flag, value, "out of range: " + allowed);
     return v;
+}
+
+// "LOW,HIGH" with 0 <= LOW <= 1 <= HIGH.
+std::pair<double, double> parse_band(const std::string& text) {
+    const auto items = split_list(text);
+    std::array<double, 2> v{};
+    bool ok = items.size() == 2;
+    for (std::size_t i = 0; ok && i < 2; ++i) {
+        const auto r = std::from_chars(items[i].data(), items[i].data() + items[i].size(), v[i]);
+        ok = !items[i].empty() && r.ec == std::errc() &&
+             r.ptr == items[i].data() + items[i].size() && std::isfinite(v[i]);
+    }
+    if (!ok || v[0] < 0 || v[0] > 1 || v[1] < 1)
+        throw InputError("command line", "--band", text,
+                         "give LOW,HIGH with 0 <= LOW <= 1 <= HIGH, e.g. 0.8,1.25");
+    return {v[0], v[1]};
 }
 
 std::string join_args(const std::vector<std::string>& args) {
@@ -153,7 +171,14 @@ int command_run(const std::vector<std::string>& args, const std::string& command
         "comma-separated policies (default: dual-search,ident1-only,firewall,custody-verify)")(
         "baseline", po::value<std::string>(),
         "policy the others are compared with (default: dual-search)")(
+        "band", po::value<std::string>(),
+        "tolerance band for rate ratios, LOW,HIGH (default: run.band, 0.8,1.25)")(
         "out,o", po::value<std::string>()->default_value("out"), "output directory")(
+        "precision", po::value<std::string>(),
+        "METRIC=TARGET: add batches of replications until every group's 95% interval of METRIC "
+        "is at most TARGET (e.g. 0.05) of its estimate on either side")(
+        "max-replications", po::value<std::string>(),
+        "upper limit with --precision (default 20 x --replications)")(
         "force", "overwrite outputs in a non-empty --out")("quiet,q", "print nothing but errors")(
         "scenario", po::value<std::vector<std::string>>(), "scenario file (positional)");
     options.add(scenario_options());
@@ -183,6 +208,7 @@ int command_run(const std::vector<std::string>& args, const std::string& command
                              "empty list: name at least one policy");
     }
     if (vm.count("baseline")) run.baseline = vm["baseline"].as<std::string>();
+    if (vm.count("band")) run.band = parse_band(vm["band"].as<std::string>());
     const std::string out_dir = vm["out"].as<std::string>();
     if (out_dir.empty())
         throw InputError("command line", "--out", "", "empty path: name an output directory");
@@ -190,6 +216,31 @@ int command_run(const std::vector<std::string>& args, const std::string& command
 
     const auto choice = load(vm);
     const RunPlan plan = make_run_plan(choice.scenario, run);
+    std::optional<std::pair<std::string, double>> precision;
+    std::int64_t max_replications = plan.replications * 20;
+    if (vm.count("precision")) {
+        const std::string text = vm["precision"].as<std::string>();
+        const auto eq = text.find('=');
+        const std::string metric = text.substr(0, eq);
+        double target = 0;
+        const std::string value = eq == std::string::npos ? "" : text.substr(eq + 1);
+        const auto r = std::from_chars(value.data(), value.data() + value.size(), target);
+        if (eq == std::string::npos || metric.empty() || value.empty() || r.ec != std::errc() ||
+            r.ptr != value.data() + value.size() || !(target > 0 && target < 1))
+            throw InputError(
+                "command line", "--precision", text,
+                "give METRIC=TARGET with TARGET in (0, 1), e.g. exposure_per_100k=0.05");
+        precision.emplace(metric, target);
+    }
+    if (vm.count("max-replications")) {
+        if (!precision)
+            throw InputError("command line", "--max-replications",
+                             vm["max-replications"].as<std::string>(),
+                             "only used with --precision: give --precision too");
+        max_replications =
+            parse_integer("--max-replications", vm["max-replications"].as<std::string>(),
+                          plan.replications, 10'000'000);
+    }
     check_output_directory(out_dir, vm.count("force") > 0);
     const Engine engine(plan);
 
@@ -204,15 +255,54 @@ int command_run(const std::vector<std::string>& args, const std::string& command
             err << "\rstopscan: replication " << done << "/" << total << (done == total ? "\n" : "")
                 << std::flush;
         };
-    const Results results = engine.run(progress);
-    const Summary summary = summarize(results);
+    Results results = engine.run(progress);
+    Summary summary = summarize(results);
+    Provenance provenance{command_line, choice.path, "", {}};
+    if (precision) {
+        const auto& [metric, target] = *precision;
+        if (summary.rows.end() ==
+            std::find_if(summary.rows.begin(), summary.rows.end(),
+                         [&](const SummaryRow& row) { return row.metric == metric; }))
+            throw InputError(
+                "command line", "--precision", metric,
+                "not a metric of summary.csv (see docs/output.md), e.g. exposure_per_100k");
+        // Batches of the initial size, like OpenMC's tally triggers, until the target holds.
+        PrecisionCheck check = check_precision(summary, metric, target);
+        while (!check.met && results.plan.replications < max_replications) {
+            const auto batch =
+                std::min(plan.replications, max_replications - results.plan.replications);
+            if (!quiet)
+                err << "stopscan: " << metric << " relative half-width " << check.worst << " at "
+                    << check.worst_row << " > " << target << ": " << batch
+                    << " more replications\n";
+            engine.extend(results, batch, progress);
+            summary = summarize(results);
+            check = check_precision(summary, metric, target);
+        }
+        std::ostringstream json;
+        json << "{\"metric\": \"" << metric << "\", \"target\": " << format_value(target)
+             << ", \"met\": " << (check.met ? "true" : "false")
+             << ", \"worst\": " << (std::isfinite(check.worst) ? format_value(check.worst) : "null")
+             << ", \"replications\": " << results.plan.replications
+             << ", \"max_replications\": " << max_replications
+             << ", \"rows_checked\": " << check.checked
+             << ", \"rows_with_zero_estimate\": " << check.excluded << "}";
+        provenance.precision_json = json.str();
+        if (!check.met) {
+            provenance.warnings.push_back(
+                "precision target " + metric + "=" + format_value(target) + " not met after " +
+                std::to_string(results.plan.replications) + " replications (worst " +
+                format_value(check.worst) + " at " + check.worst_row + ")");
+            err << "stopscan: warning: " << provenance.warnings.back() << '\n';
+        }
+    }
 
     std::error_code ec;
     fs::create_directories(out_dir, ec);
     if (ec)
         throw InputError("command line", "--out", out_dir,
                          "cannot create the directory: " + ec.message());
-    write_outputs(out_dir, results, summary, {command_line, choice.path});
+    write_outputs(out_dir, results, summary, provenance);
 
     if (!quiet) {
         const auto stops = results.total_stops();

@@ -276,25 +276,32 @@ std::vector<std::uint64_t> Engine::run_replication(std::int64_t replication, boo
 }
 
 Results Engine::run(const ProgressCallback& progress) const {
+    Results results{plan_, model_->layout, {}, {}, 0, 0};
+    results.plan.replications = 0;
+    for (std::size_t c = 0; c < model_->cells.size(); ++c)
+        results.cell_population.push_back(model_->cells.population(c));
+    extend(results, plan_.replications, progress);
+    return results;
+}
+
+void Engine::extend(Results& results, std::int64_t more, const ProgressCallback& progress) const {
     const auto start = std::chrono::steady_clock::now();
     std::optional<tbb::global_control> limit;
     if (plan_.threads > 0)
         limit.emplace(tbb::global_control::max_allowed_parallelism, plan_.threads);
-
-    Results results{plan_, model_->layout, {}, {}, 0, 0};
-    const std::size_t C = model_->cells.size();
-    for (std::size_t c = 0; c < C; ++c)
-        results.cell_population.push_back(model_->cells.population(c));
-    const std::size_t width = plan_.policies.size() * C * model_->layout.size();
-    const auto R = static_cast<std::size_t>(plan_.replications);
-    results.counts.assign(R * width, 0);
+    const std::size_t width = plan_.policies.size() * model_->cells.size() * model_->layout.size();
+    const auto first = static_cast<std::size_t>(results.plan.replications);
+    const auto count = static_cast<std::size_t>(more);
+    results.counts.resize((first + count) * width, 0);
     results.threads_used = static_cast<int>(
         tbb::global_control::active_value(tbb::global_control::max_allowed_parallelism));
 
+    // Replication r's draws are keyed by r, so runs extended in batches equal one long run.
     std::atomic<std::int64_t> finished{0};
     std::mutex progress_mutex;
     tbb::parallel_for(
-        tbb::blocked_range<std::size_t>(0, R, 1), [&](const tbb::blocked_range<std::size_t>& r) {
+        tbb::blocked_range<std::size_t>(first, first + count, 1),
+        [&](const tbb::blocked_range<std::size_t>& r) {
             for (std::size_t rep = r.begin(); rep < r.end(); ++rep) {
                 const auto tally = run_replication(static_cast<std::int64_t>(rep), true);
                 std::copy(tally.begin(), tally.end(),
@@ -302,13 +309,13 @@ Results Engine::run(const ProgressCallback& progress) const {
                 const auto done = ++finished;
                 if (progress) {
                     const std::lock_guard lock(progress_mutex);
-                    progress(done, static_cast<std::int64_t>(R));
+                    progress(done, more);
                 }
             }
         });
-    results.wall_seconds =
+    results.plan.replications += more;
+    results.wall_seconds +=
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    return results;
 }
 
 std::uint64_t Results::total_stops() const noexcept {

@@ -11,6 +11,8 @@ RunPlan make_run_plan(std::shared_ptr<const Scenario> scenario, const RunOptions
     plan.seed = options.seed.value_or(scenario->run.seed);
     plan.replications = options.replications.value_or(scenario->run.replications);
     plan.threads = options.threads;
+    plan.band_lo = options.band ? options.band->first : scenario->run.band_lo;
+    plan.band_hi = options.band ? options.band->second : scenario->run.band_hi;
     const auto& names = options.policies ? *options.policies : scenario->run.policies;
     // The baseline defaults to the scenario's when it is among the chosen policies, else to
     // the first chosen policy.

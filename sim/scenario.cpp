@@ -450,7 +450,8 @@ std::vector<std::string> declared_keys(const Settings& settings) {
     std::vector<std::string> keys = {
         "scenario.name",    "scenario.description", "scenario.period", "scenario.population",
         "dimensions.names", "databases.names",      "stops.total",     "stops.dispersion",
-        "run.seed",         "run.replications",     "run.policies",    "run.baseline"};
+        "run.seed",         "run.replications",     "run.policies",    "run.baseline",
+        "run.band"};
     for (const char* m : MODALITY_NAMES) keys.push_back(std::string("stops.modality.") + m);
     const auto dims = list_or_empty(settings, "dimensions.names");
     const auto dbs = list_or_empty(settings, "databases.names");
@@ -628,6 +629,15 @@ Scenario load_scenario(const Settings& settings) {
     else
         s.run.policies.assign(PRESET_POLICIES.begin(), PRESET_POLICIES.end());
     s.run.baseline = in.text("run.baseline", s.run.policies.front());
+    if (const auto* band = in.find("run.band")) {
+        const auto items = split_list(band->value);
+        if (items.size() != 2)
+            in.fail("run.band", "give two numbers, low and high, e.g. 0.8, 1.25");
+        s.run.band_lo =
+            in.parse_number("run.band", items[0], 0.0, 1.0, "the low end must be in [0, 1]", false);
+        s.run.band_hi =
+            in.parse_number("run.band", items[1], 1.0, 1e6, "the high end must be >= 1", false);
+    }
     for (const auto& p : s.run.policies)
         if (!s.find_policy(p)) {
             std::vector<std::string> known;

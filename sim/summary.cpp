@@ -3,6 +3,7 @@
 #include "stopscan/expectation.hpp"
 
 #include <algorithm>
+#include <boost/math/distributions/students_t.hpp>
 #include <cmath>
 #include <limits>
 #include <numeric>
@@ -139,6 +140,27 @@ public:
         }
     }
 
+    // The count whose total over replications decides how reliable metric i is.
+    std::optional<std::size_t> events(std::size_t i) const {
+        const Metric& m = metrics_[i];
+        switch (m.kind) {
+            case Kind::population:
+                return std::nullopt;
+            case Kind::same_group:
+                return layout_.at(m.b, MetricLayout::FALSE_MATCHES);
+            default:
+                return m.a;
+        }
+    }
+    // A zero-event upper bound applies to counts and to rates per population: `unit`
+    // converts an expected count into the metric's unit.
+    std::optional<double> unit(std::size_t i, double pop) const {
+        const Metric& m = metrics_[i];
+        if (m.kind == Kind::count) return 1.0;
+        if (m.kind == Kind::per_population && pop > 0) return m.scale / pop;
+        return std::nullopt;
+    }
+
     // Ratio of means, the estimate for a ratio metric: steadier than the mean of ratios.
     double ratio_of_means(std::size_t i, const std::vector<double>& mean, double pop,
                           const std::vector<double>& ref_mean, double ref_pop) const {
@@ -162,6 +184,12 @@ private:
     std::vector<Metric> metrics_;
 };
 
+// Two-sided 95 % Student t quantile with n − 1 degrees of freedom.
+double t95(std::size_t n) {
+    return boost::math::quantile(boost::math::complement(
+        boost::math::students_t_distribution<double>(static_cast<double>(n - 1)), 0.025));
+}
+
 Estimate summarise_values(const std::vector<double>& values) {
     std::vector<double> defined;
     for (const double v : values)
@@ -171,11 +199,50 @@ Estimate summarise_values(const std::vector<double>& values) {
     if (defined.empty()) return e;
     // Summed in replication order: the same bits whatever thread produced each replication.
     double sum = 0;
-    for (const double v : defined) sum += v;
-    e.estimate = sum / static_cast<double>(defined.size());
+    bool finite = true;
+    for (const double v : defined) {
+        sum += v;
+        finite = finite && std::isfinite(v);
+    }
+    const auto n = defined.size();
+    e.estimate = sum / static_cast<double>(n);
+    if (finite && n >= 2) {
+        double squares = 0;
+        for (const double v : defined) squares += (v - *e.estimate) * (v - *e.estimate);
+        const double se = std::sqrt(squares / static_cast<double>(n - 1) / static_cast<double>(n));
+        e.mean_lo95 = *e.estimate - t95(n) * se;
+        e.mean_hi95 = *e.estimate + t95(n) * se;
+    }
     e.lo95 = quantile(defined, 0.025);
     e.hi95 = quantile(defined, 0.975);
     return e;
+}
+
+void add_flag(Estimate& e, const char* flag) {
+    if (!e.flag.empty()) e.flag += '+';
+    e.flag += flag;
+}
+
+// Confidence interval of a ratio of mean rates (a/pa)/(b/pb) by the delta method on its
+// logarithm, with the covariance of the paired replication counts.
+void ratio_interval(Estimate& e, const std::vector<double>& a, const std::vector<double>& b) {
+    const auto n = a.size();
+    if (n < 2 || !e.estimate || !std::isfinite(*e.estimate) || *e.estimate <= 0) return;
+    double ma = 0, mb = 0;
+    for (std::size_t r = 0; r < n; ++r) ma += a[r], mb += b[r];
+    ma /= static_cast<double>(n);
+    mb /= static_cast<double>(n);
+    double vaa = 0, vbb = 0, vab = 0;
+    for (std::size_t r = 0; r < n; ++r) {
+        vaa += (a[r] - ma) * (a[r] - ma);
+        vbb += (b[r] - mb) * (b[r] - mb);
+        vab += (a[r] - ma) * (b[r] - mb);
+    }
+    const double scale = 1.0 / (static_cast<double>(n - 1) * static_cast<double>(n));
+    const double var_log = scale * (vaa / (ma * ma) + vbb / (mb * mb) - 2 * vab / (ma * mb));
+    const double half = t95(n) * std::sqrt(std::max(var_log, 0.0));
+    e.mean_lo95 = *e.estimate * std::exp(-half);
+    e.mean_hi95 = *e.estimate * std::exp(half);
 }
 
 }  // namespace
@@ -249,14 +316,46 @@ Summary summarize(const Results& results) {
         return mean;
     };
 
-    // The estimate of summary.csv; for ratios, the ratio of mean rates.
+    auto event_series = [&](std::size_t p, std::size_t g, std::size_t k) {
+        std::vector<double> out(R);
+        for (std::size_t r = 0; r < R; ++r) out[r] = counts[(p * groups.size() + g) * R + r][k];
+        return out;
+    };
+    auto total = [](const std::vector<double>& v) {
+        return std::accumulate(v.begin(), v.end(), 0.0);
+    };
+
+    // The estimate of summary.csv with its intervals and reliability flags; for ratios, the
+    // ratio of mean rates.
     auto estimate = [&](std::size_t p, std::size_t g, std::size_t i) {
         Estimate e = summarise_values(series(p, g, i));
+        const auto k = table.events(i);
+        if (!k) return e;
+        const auto events = event_series(p, g, *k);
+        double n_events = total(events);
         if (table.is_ratio(i)) {
             const auto ref = *groups[g].reference;
             const double rom = table.ratio_of_means(i, mean_counts(p, g), population[g],
                                                     mean_counts(p, ref), population[ref]);
             e.estimate = std::isnan(rom) ? std::nullopt : std::optional<double>(rom);
+            e.mean_lo95 = e.mean_hi95 = std::nullopt;
+            const auto ref_events = event_series(p, ref, *k);
+            ratio_interval(e, events, ref_events);
+            n_events = std::min(n_events, total(ref_events));
+            if (e.mean_lo95 &&
+                (*e.mean_lo95 > results.plan.band_hi || *e.mean_hi95 < results.plan.band_lo))
+                add_flag(e, "outside_band");
+        }
+        const auto unit = table.unit(i, population[g]);
+        if (n_events == 0 && unit) {
+            // No event in any replication: zero, with the one-sided 95 % Poisson upper bound
+            // on the expected count per replication, −ln(0.05) / R.
+            e.estimate = 0;
+            e.mean_lo95 = 0;
+            e.mean_hi95 = -std::log(0.05) / static_cast<double>(R) * *unit;
+            add_flag(e, "zero_events");
+        } else if (n_events < LOW_EVENTS) {
+            add_flag(e, "low_events");
         }
         return e;
     };
@@ -341,7 +440,8 @@ Summary summarize_expected(const Expectation& e) {
                 if (table.is_ratio(i) && !groups[g].reference) continue;
                 summary.rows.push_back({policy, groups[g].dimension, groups[g].category,
                                         table.name(i),
-                                        Estimate{value(p, g, i), std::nullopt, std::nullopt, 0}});
+                                        Estimate{value(p, g, i), std::nullopt, std::nullopt, 0,
+                                                 std::nullopt, std::nullopt, ""}});
             }
     }
     for (std::size_t p = 0; p < P; ++p) {
@@ -367,6 +467,30 @@ Summary summarize_expected(const Expectation& e) {
             }
     }
     return summary;
+}
+
+PrecisionCheck check_precision(const Summary& summary, const std::string& metric, double target) {
+    PrecisionCheck check;
+    for (const auto& row : summary.rows) {
+        if (row.metric != metric) continue;
+        const Estimate& e = row.value;
+        if (!e.estimate || *e.estimate == 0) {
+            ++check.excluded;
+            continue;
+        }
+        ++check.checked;
+        const double relative = e.mean_lo95 && e.mean_hi95
+                                    ? (*e.mean_hi95 - *e.mean_lo95) / 2 / std::abs(*e.estimate)
+                                    : HUGE_VAL;
+        if (relative > check.worst || check.worst_row.empty()) {
+            check.worst = std::max(check.worst, relative);
+            if (relative >= check.worst)
+                check.worst_row = row.policy + " " + row.dimension + "=" + row.category;
+        }
+        if (!(relative <= target)) check.met = false;
+    }
+    if (check.checked == 0) check.met = false;
+    return check;
 }
 
 const SummaryRow* Summary::find(const std::string& policy, const std::string& dimension,

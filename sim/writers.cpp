@@ -108,12 +108,14 @@ std::string format_value(double value) {
 
 std::string summary_csv(const Summary& summary) {
     std::ostringstream out;
-    out << "policy,dimension,category,metric,estimate,lo95,hi95,replications\n";
+    out << "policy,dimension,category,metric,estimate,lo95,hi95,replications,mean_lo95,mean_hi95,"
+           "flag\n";
     for (const auto& r : summary.rows)
         out << csv_field(r.policy) << ',' << csv_field(r.dimension) << ',' << csv_field(r.category)
             << ',' << csv_field(r.metric) << ',' << csv_value(r.value.estimate) << ','
             << csv_value(r.value.lo95) << ',' << csv_value(r.value.hi95) << ','
-            << r.value.replications << '\n';
+            << r.value.replications << ',' << csv_value(r.value.mean_lo95) << ','
+            << csv_value(r.value.mean_hi95) << ',' << r.value.flag << '\n';
     return out.str();
 }
 
@@ -128,19 +130,21 @@ std::string explain_csv(const Summary& summary) {
 
 std::string effects_csv(const Summary& summary) {
     std::ostringstream out;
-    out << "policy,baseline,dimension,category,metric,delta,lo95,hi95,relative_change,"
-           "replications\n";
+    out << "policy,baseline,dimension,category,metric,delta,lo95,hi95,relative_change,replications,"
+           "mean_lo95,"
+           "mean_hi95\n";
     for (const auto& r : summary.effects)
         out << csv_field(r.policy) << ',' << csv_field(r.baseline) << ',' << csv_field(r.dimension)
             << ',' << csv_field(r.category) << ',' << csv_field(r.metric) << ','
             << csv_value(r.delta.estimate) << ',' << csv_value(r.delta.lo95) << ','
             << csv_value(r.delta.hi95) << ',' << csv_value(r.relative_change) << ','
-            << r.delta.replications << '\n';
+            << r.delta.replications << ',' << csv_value(r.delta.mean_lo95) << ','
+            << csv_value(r.delta.mean_hi95) << '\n';
     return out.str();
 }
 
 std::string results_json(const Results& results, const Summary& summary) {
-    // policy → dimension → category → metric → {estimate, lo95, hi95, replications}
+    // policy → dimension → category → metric → {estimate, lo95, hi95, replications, mean CI, flag}
     using Metrics = std::vector<std::pair<std::string, std::string>>;
     std::map<std::string, std::map<std::string, std::map<std::string, Metrics>>> tree;
     std::vector<std::string> policy_order;
@@ -149,7 +153,10 @@ std::string results_json(const Results& results, const Summary& summary) {
         tree[r.policy][r.dimension][r.category].emplace_back(
             r.metric, "{\"estimate\": " + json_value(r.value.estimate) + ", \"lo95\": " +
                           json_value(r.value.lo95) + ", \"hi95\": " + json_value(r.value.hi95) +
-                          ", \"replications\": " + std::to_string(r.value.replications) + "}");
+                          ", \"replications\": " + std::to_string(r.value.replications) +
+                          ", \"mean_lo95\": " + json_value(r.value.mean_lo95) +
+                          ", \"mean_hi95\": " + json_value(r.value.mean_hi95) +
+                          ", \"flag\": " + json_string(r.value.flag) + "}");
     }
     std::ostringstream out;
     const Scenario& s = *results.plan.scenario;
@@ -191,7 +198,9 @@ std::string results_json(const Results& results, const Summary& summary) {
             << ", \"lo95\": " << json_value(e.delta.lo95)
             << ", \"hi95\": " << json_value(e.delta.hi95)
             << ", \"relative_change\": " << json_value(e.relative_change)
-            << ", \"replications\": " << e.delta.replications << "}";
+            << ", \"replications\": " << e.delta.replications
+            << ", \"mean_lo95\": " << json_value(e.delta.mean_lo95)
+            << ", \"mean_hi95\": " << json_value(e.delta.mean_hi95) << "}";
     }
     out << "\n  ]\n}\n";
     return out.str();
@@ -265,7 +274,12 @@ std::string manifest_json(const Results& results, const Provenance& provenance) 
         << format_value(results.wall_seconds > 0
                             ? std::round(static_cast<double>(stops) / results.wall_seconds)
                             : 0)
-        << ",\n  \"effective_configuration\": {";
+        << ",\n  \"precision\": "
+        << (provenance.precision_json.empty() ? "null" : provenance.precision_json)
+        << ",\n  \"warnings\": [";
+    for (std::size_t i = 0; i < provenance.warnings.size(); ++i)
+        out << (i ? ", " : "") << json_string(provenance.warnings[i]);
+    out << "],\n  \"effective_configuration\": {";
     bool first = true;
     for (const auto& [key, setting] : s.settings.all()) {
         out << (first ? "\n" : ",\n") << "    " << json_string(key)

@@ -57,6 +57,10 @@ public:
     /// Runs every replication, in parallel over replications and persons.
     Results run(const ProgressCallback& progress = {}) const;
 
+    /// Appends `more` replications to `results` (numbered on from the ones it holds): the
+    /// result equals a single run with the larger number of replications.
+    void extend(Results& results, std::int64_t more, const ProgressCallback& progress = {}) const;
+
     /// Tallies of one replication ([policy][cell][metric]). `parallel` = false runs the same
     /// body serially (the reference path the determinism tests compare against).
     std::vector<std::uint64_t> run_replication(std::int64_t replication, bool parallel) const;

@@ -20,6 +20,10 @@ struct RunPlan {
     std::size_t baseline = 0;           ///< position of the baseline within `policies`
     int threads = 0;                    ///< 0: all cores
     std::size_t grain = 0;              ///< persons per task; 0: automatic (tests vary it)
+    /// Tolerance band for rate ratios against the reference group (four-fifths rule): a
+    /// ratio whose confidence interval lies wholly outside it is flagged `outside_band`.
+    double band_lo = 0.8;
+    double band_hi = 1.25;
 };
 
 /// Overrides from the command line; unset fields take the scenario's [run] defaults.
@@ -28,6 +32,7 @@ struct RunOptions {
     std::optional<std::int64_t> replications;
     std::optional<std::vector<std::string>> policies;
     std::optional<std::string> baseline;
+    std::optional<std::pair<double, double>> band;
     int threads = 0;
 };
 

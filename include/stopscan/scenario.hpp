@@ -110,6 +110,8 @@ struct RunDefaults {
     std::int64_t replications = 0;
     std::vector<std::string> policies;
     std::string baseline;
+    double band_lo = 0.8;  ///< tolerance band for rate ratios (four-fifths rule)
+    double band_hi = 1.25;
 };
 
 /// A validated scenario. Immutable after load_scenario().

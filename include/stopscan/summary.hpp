@@ -17,10 +17,19 @@ namespace stopscan {
 /// CSV writes them as NA.
 struct Estimate {
     std::optional<double> estimate;
-    std::optional<double> lo95;
-    std::optional<double> hi95;
+    std::optional<double> lo95;     ///< 2.5 % replication percentile: the spread of one period
+    std::optional<double> hi95;     ///< 97.5 % replication percentile
     std::int64_t replications = 0;  ///< replications in which the value was defined
+    /// 95 % confidence interval of the estimate itself (Student t over replications; delta
+    /// method on the log for ratios; a one-sided Poisson upper bound when no event occurred).
+    std::optional<double> mean_lo95;
+    std::optional<double> mean_hi95;
+    /// Reliability flags, '+'-separated: zero_events, low_events, outside_band (docs/output.md).
+    std::string flag;
 };
+
+/// Fewer events than this, summed over all replications, flag a row `low_events`.
+inline constexpr double LOW_EVENTS = 20;
 
 /// One row of summary.csv.
 struct SummaryRow {
@@ -62,6 +71,19 @@ struct Expectation;
 /// rates and ratios are those of the expected counts. Rows carry no interval
 /// (replications = 0); effects are the differences of the expectations.
 Summary summarize_expected(const Expectation& expectation);
+
+/// Whether every group's estimate of a metric is precise enough (after OpenMC's tally
+/// triggers): half the width of its 95 % confidence interval, relative to the estimate.
+struct PrecisionCheck {
+    bool met = true;
+    double worst = 0;          ///< largest relative half-width among the rows checked
+    std::string worst_row;     ///< "policy dimension=category" of that row
+    std::size_t checked = 0;   ///< rows with a non-zero estimate
+    std::size_t excluded = 0;  ///< rows with a zero estimate, which no precision can be relative to
+};
+
+/// Checks `metric` in every policy and group against `target` (e.g. 0.05).
+PrecisionCheck check_precision(const Summary& summary, const std::string& metric, double target);
 
 /// The q-quantile (R's type 7, linear interpolation) of `values`, which it sorts.
 double quantile(std::vector<double>& values, double q);

@@ -14,7 +14,9 @@ namespace stopscan {
 /// Facts about the invocation that go into the manifest.
 struct Provenance {
     std::string command_line;
-    std::string scenario_path;  ///< "" for the embedded default scenario
+    std::string scenario_path;   ///< "" for the embedded default scenario
+    std::string precision_json;  ///< a JSON object about a --precision target, or ""
+    std::vector<std::string> warnings;
 };
 
 /// Formats a number the same way in every output: shortest round-trip decimal; "inf",

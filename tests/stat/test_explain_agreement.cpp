@@ -1,8 +1,8 @@
 // The simulation held against the closed form (MODEL.md §10): for every shipped scenario and
 // every count metric, the mean over replications agrees with `stopscan explain`'s
 // expectation within the replication standard error.
-#include <catch2/catch.hpp>
 #include <boost/math/distributions/students_t.hpp>
+#include <catch2/catch.hpp>
 #include <cmath>
 #include <filesystem>
 
@@ -46,7 +46,8 @@ Agreement compare(const RunPlan& plan) {
             std::vector<std::size_t> members;
             for (std::size_t c = 0; c < C; ++c)
                 if (cells.category(c, d) == k) members.push_back(c);
-            groups.emplace_back(s.dimensions[d].name + "=" + s.dimensions[d].categories[k], members);
+            groups.emplace_back(s.dimensions[d].name + "=" + s.dimensions[d].categories[k],
+                                members);
         }
 
     struct Case {
@@ -72,9 +73,11 @@ Agreement compare(const RunPlan& plan) {
                     continue;
                 }
                 const double mean = sum / static_cast<double>(R);
-                const double var = (sum2 - static_cast<double>(R) * mean * mean) / static_cast<double>(R - 1);
-                cases.push_back({s.policies[plan.policies[p]].name + " " + group + " " + results.layout.name(k), mean,
-                                 std::sqrt(std::max(var, 0.0) / static_cast<double>(R)), e});
+                const double var =
+                    (sum2 - static_cast<double>(R) * mean * mean) / static_cast<double>(R - 1);
+                cases.push_back(
+                    {s.policies[plan.policies[p]].name + " " + group + " " + results.layout.name(k),
+                     mean, std::sqrt(std::max(var, 0.0) / static_cast<double>(R)), e});
             }
     // Bonferroni over the tested metrics, two-sided, total alpha = 1e-6; the standard error
     // is estimated from R replications, so the quantile is Student's t with R − 1 degrees of
@@ -84,8 +87,10 @@ Agreement compare(const RunPlan& plan) {
     const double t = boost::math::quantile(boost::math::complement(
         boost::math::students_t_distribution<double>(static_cast<double>(R - 1)), alpha));
     for (const auto& c : cases) {
-        const double score = c.se > 0 ? std::abs(c.mean - c.expected) / c.se
-                                      : (std::abs(c.mean - c.expected) <= 1e-9 * std::abs(c.expected) ? 0.0 : HUGE_VAL);
+        const double score =
+            c.se > 0
+                ? std::abs(c.mean - c.expected) / c.se
+                : (std::abs(c.mean - c.expected) <= 1e-9 * std::abs(c.expected) ? 0.0 : HUGE_VAL);
         if (score > a.worst) {
             a.worst = score;
             a.worst_name = c.name + ": simulated " + std::to_string(c.mean) + " vs expected " +
@@ -93,12 +98,13 @@ Agreement compare(const RunPlan& plan) {
         }
         if (score > t) {
             ++a.failed;
-            UNSCOPED_INFO("disagrees: " << c.name << ": simulated " << c.mean << " ± " << c.se << ", expected "
-                                        << c.expected);
+            UNSCOPED_INFO("disagrees: " << c.name << ": simulated " << c.mean << " ± " << c.se
+                                        << ", expected " << c.expected);
         }
     }
-    UNSCOPED_INFO("t bound " << t << " for " << a.tested << " metrics; worst |t| " << a.worst << " at " << a.worst_name
-                             << "; " << a.skipped << " rare metrics not tested");
+    UNSCOPED_INFO("t bound " << t << " for " << a.tested << " metrics; worst |t| " << a.worst
+                             << " at " << a.worst_name << "; " << a.skipped
+                             << " rare metrics not tested");
     return a;
 }
 
@@ -106,7 +112,8 @@ Agreement compare(const RunPlan& plan) {
 
 TEST_CASE("every shipped scenario's simulated means agree with explain", "[stat][explain]") {
     std::vector<fs::path> files;
-    for (const auto& entry : fs::directory_iterator(std::string(STOPSCAN_SOURCE_DIR) + "/scenarios"))
+    for (const auto& entry :
+         fs::directory_iterator(std::string(STOPSCAN_SOURCE_DIR) + "/scenarios"))
         if (entry.path().extension() == ".ini") files.push_back(entry.path());
     std::sort(files.begin(), files.end());
     REQUIRE(!files.empty());
