@@ -458,7 +458,7 @@ int command_det(const std::vector<std::string>& args, std::ostream& out) {
         << format_value(records) << " records); operating threshold "
         << format_value(operating.operating_threshold()) << ", threshold in use "
         << format_value(operating.threshold())
-        << "\nthreshold,dimension,category,fmr,fnmr,fpir,fnir\n";
+        << "; rates before any human review\nthreshold,dimension,category,fmr,fnmr,fpir,fnir\n";
     for (std::int64_t i = 0; i < points; ++i) {
         const double tau =
             from + (to - from) * static_cast<double>(i) / static_cast<double>(points - 1);
@@ -495,9 +495,10 @@ int command_explain(const std::vector<std::string>& args, std::ostream& out) {
         "policies", po::value<std::string>(),
         "comma-separated policies (default: the scenario's run.policies)")(
         "baseline", po::value<std::string>(), "policy the others are compared with")(
-        "out,o", po::value<std::string>()->default_value("out"), "directory for explain.csv")(
-        "force", "overwrite an existing explain.csv")("quiet,q", "print nothing but errors")(
-        "scenario", po::value<std::vector<std::string>>(), "scenario file (positional)");
+        "out,o", po::value<std::string>()->default_value("out-explain"),
+        "directory for explain.csv")("force", "overwrite an existing explain.csv")(
+        "quiet,q", "print nothing but errors")("scenario", po::value<std::vector<std::string>>(),
+                                               "scenario file (positional)");
     options.add(scenario_options());
     po::positional_options_description positional;
     positional.add("scenario", -1);

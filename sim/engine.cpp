@@ -222,7 +222,18 @@ const MetricLayout& Engine::layout() const noexcept {
 }
 
 std::vector<std::uint64_t> Engine::run_replication(std::int64_t replication, bool parallel) const {
-    const Model& model = *model_;
+    // With uncertain parameters every replication has its own drawn scenario and model; the
+    // model points into its scenario, so both live for the whole replication.
+    std::shared_ptr<const Scenario> drawn;
+    std::unique_ptr<const Model> drawn_model;
+    if (!plan_.scenario->uncertain.empty()) {
+        RunPlan drawn_plan = plan_;
+        drawn = std::make_shared<const Scenario>(scenario_for_replication(
+            *plan_.scenario, plan_.seed, static_cast<std::uint64_t>(replication)));
+        drawn_plan.scenario = drawn;
+        drawn_model = std::make_unique<const Model>(drawn_plan);
+    }
+    const Model& model = drawn_model ? *drawn_model : *model_;
     const ReplicationKey key(plan_.seed, static_cast<std::uint64_t>(replication));
     const std::size_t C = model.cells.size();
     const std::size_t width = model.policies.size() * C * model.layout.size();

@@ -186,7 +186,9 @@ void expected_search(const Policy& policy, std::size_t d, const SearchLaw& law,
 
 }  // namespace
 
-Expectation expected_counts(const RunPlan& plan) {
+namespace {
+
+Expectation expected_counts_fixed(const RunPlan& plan) {
     const Scenario& s = *plan.scenario;
     const CellTable cells(s.dimensions, s.population);
     std::vector<std::string> db_names, dim_names;
@@ -282,6 +284,29 @@ Expectation expected_counts(const RunPlan& plan) {
         }
     }
     return e;
+}
+
+}  // namespace
+
+Expectation expected_counts(const RunPlan& plan) {
+    if (plan.scenario->uncertain.empty()) return expected_counts_fixed(plan);
+    // Over parameter uncertainty the expectation is the mean of the closed form over the
+    // parameter draws of the plan's replications: the same draws the simulation uses.
+    std::optional<Expectation> total;
+    for (std::int64_t r = 0; r < plan.replications; ++r) {
+        RunPlan drawn = plan;
+        drawn.scenario = std::make_shared<const Scenario>(
+            scenario_for_replication(*plan.scenario, plan.seed, static_cast<std::uint64_t>(r)));
+        Expectation e = expected_counts_fixed(drawn);
+        if (!total) {
+            total.emplace(std::move(e));
+            total->plan = plan;
+        } else {
+            for (std::size_t i = 0; i < total->counts.size(); ++i) total->counts[i] += e.counts[i];
+        }
+    }
+    for (auto& v : total->counts) v /= static_cast<double>(plan.replications);
+    return std::move(*total);
 }
 
 }  // namespace stopscan

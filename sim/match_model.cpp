@@ -77,7 +77,7 @@ MatchModel::MatchModel(const Scenario& s, const CellTable& cells, std::size_t mo
             if (fmr > 1)
                 throw InputError(
                     s.settings.source().empty() ? "default scenario" : s.settings.source(),
-                    key + ".same_group_factor", "",
+                    key + ".same_group_factor.*", "",
                     "makes the FMR of probe cell " + cells.label(c) + " against gallery cell " +
                         cells.label(g) + " exceed 1: lower the factors or the FMR");
             // FMR 0: the group never matches (its records are left out of this probe's
@@ -94,9 +94,13 @@ MatchModel::MatchModel(const Scenario& s, const CellTable& cells, std::size_t mo
 
     if (threshold) {
         tau_ = *threshold;
+    } else if (m.threshold) {
+        tau_ = *m.threshold;
     } else if (m.target_fpir) {
-        // Operators set the threshold so that a reference probe has the target FPIR against a
-        // gallery of the reference size: 1 − (1 − Q(tau))^N = target.
+        // Operators set the threshold on a reference set: a probe of the reference cell
+        // against a gallery of `reference_gallery` reference-pair impostors (other groups,
+        // no same-group clustering) has the target FPIR: 1 − (1 − Q(tau))^N = target. The
+        // FPIR of other groups against the real gallery then follows from their own laws.
         const double per_record =
             -std::expm1(std::log1p(-*m.target_fpir) / static_cast<double>(m.reference_gallery));
         tau_ = upper_tail_quantile(per_record);
@@ -267,6 +271,8 @@ OutcomeLaw MatchModel::outcome_law(std::size_t c, bool mated) const {
         law.mate = mated ? p_mate_returned(c) : 0.0;
         law.wrong = mated ? p_wrong_given_mated(c) : galleries_[c].fpir();
         law.owner = owner_distribution(c, mated);
+        law.mate = std::max(law.mate, 0.0);  // rounding can leave −1e-17
+        law.wrong = std::max(law.wrong, 0.0);
         return law;
     }
     const auto limit = static_cast<std::size_t>(matcher_->candidates);
@@ -320,6 +326,8 @@ OutcomeLaw MatchModel::outcome_law(std::size_t c, bool mated) const {
         law.mate = mate;
         law.wrong = fnmr_[c] * wrong_alone + wrong;
     }
+    law.mate = std::max(law.mate, 0.0);  // rounding can leave −1e-17
+    law.wrong = std::max(law.wrong, 0.0);
     // Owner of the confirmed stranger: in proportion to the expected impostors above tau.
     law.owner.assign(cells_, 0.0);
     double total = 0;

@@ -9,6 +9,7 @@
 
 #include "stopscan/cells.hpp"
 #include "stopscan/error.hpp"
+#include "stopscan/parameter_distribution.hpp"
 
 namespace stopscan {
 
@@ -48,8 +49,9 @@ std::string format_number(double v) {
 // lists are one schema, and reading an undeclared key is a programming error.
 class Reader {
 public:
-    Reader(const Settings& settings, std::set<std::string> declared)
-        : settings_(settings), declared_(std::move(declared)) {}
+    Reader(const Settings& settings, std::set<std::string> declared,
+           std::vector<UncertainParameter>* uncertain)
+        : settings_(settings), declared_(std::move(declared)), uncertain_(uncertain) {}
 
     const Setting* find(const std::string& key) const {
         if (!declared_.count(key)) throw InternalError("schema does not declare key " + key);
@@ -92,9 +94,32 @@ public:
         return s ? parse_number(key, s->value, lo, hi, allowed, false) : fallback;
     }
 
+    // A number, or (where `item` >= -1 allows it) a distribution for parameter uncertainty:
+    // recorded with the range it is truncated to, and stood in for by its median.
     double parse_number(const std::string& key, const std::string& value, double lo, double hi,
-                        const std::string& allowed, bool allow_inf) const {
+                        const std::string& allowed, bool allow_inf, int item = -1,
+                        bool allow_distribution = true) const {
         if (allow_inf && value == "inf") return std::numeric_limits<double>::infinity();
+        if (allow_distribution) {
+            std::optional<ParameterDistribution> law;
+            try {
+                law = ParameterDistribution::parse(value);
+            } catch (const std::invalid_argument& e) {
+                fail(key, e.what());
+            }
+            if (law) {
+                // Bounded laws must fit the range; the normal is truncated to it.
+                if (law->kind != ParameterDistribution::normal &&
+                    (law->support_lo() < lo || law->support_hi() > hi))
+                    fail(key, law->text() + " reaches outside the allowed range: " + allowed);
+                if (law->support_hi() < lo || law->support_lo() > hi)
+                    fail(key, law->text() + " lies outside the allowed range: " + allowed);
+                uncertain_->push_back({key, item, *law, lo, hi});
+                return law->median(lo, hi);
+            }
+        } else if (value.find('(') != std::string::npos) {
+            fail(key, "a distribution is not allowed here: give a number (" + allowed + ")");
+        }
         double v = 0;
         const auto* end = value.data() + value.size();
         const auto r = std::from_chars(value.data(), end, v);
@@ -123,6 +148,8 @@ public:
         const std::string allowed =
             "must be a whole number in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]";
         const bool too_big = r.ec == std::errc::result_out_of_range && r.ptr == end;
+        if (value.find('(') != std::string::npos)
+            fail(key, "a distribution is not allowed for a count: " + allowed);
         if (!too_big && (value.empty() || r.ec != std::errc() || r.ptr != end))
             fail(key, "not a whole number: " + allowed);
         if (too_big || v < lo || v > hi) fail(key, "out of range: " + allowed);
@@ -159,6 +186,7 @@ public:
 private:
     const Settings& settings_;
     std::set<std::string> declared_;
+    std::vector<UncertainParameter>* uncertain_;
 };
 
 void add_cell_parameter_keys(std::vector<std::string>& keys, const std::string& key,
@@ -212,7 +240,8 @@ CellParameter read_cell_parameter(const Reader& in, const std::vector<Dimension>
             const auto items = split_list(s->value);
             if (items.empty()) in.fail(factor_key, "empty list: write Category:factor, ...");
             std::set<std::string> seen;
-            for (const auto& item : items) {
+            for (std::size_t index = 0; index < items.size(); ++index) {
+                const auto& item = items[index];
                 const auto colon = item.find(':');
                 const auto category = std::string(trim(std::string_view(item).substr(0, colon)));
                 if (colon == std::string::npos)
@@ -224,9 +253,10 @@ CellParameter read_cell_parameter(const Reader& in, const std::vector<Dimension>
                 if (!seen.insert(category).second)
                     in.fail(factor_key, "category '" + category + "' given twice");
                 const auto value = std::string(trim(std::string_view(item).substr(colon + 1)));
-                factors[static_cast<std::size_t>(it - dim.categories.begin())] = in.parse_number(
-                    factor_key, value, 0.0, std::numeric_limits<double>::max(),
-                    "factor for " + category + " must be a finite number >= 0", false);
+                factors[static_cast<std::size_t>(it - dim.categories.begin())] =
+                    in.parse_number(factor_key, value, 0.0, std::numeric_limits<double>::max(),
+                                    "factor for " + category + " must be a finite number >= 0",
+                                    false, static_cast<int>(index));
             }
         }
         p.factors.push_back(std::move(factors));
@@ -243,7 +273,7 @@ std::vector<double> read_shares(const Reader& in, const std::string& key, std::s
     double sum = 0;
     for (const auto& item : items) {
         shares.push_back(
-            in.parse_number(key, item, 0.0, 1.0, "each share must be in [0, 1]", false));
+            in.parse_number(key, item, 0.0, 1.0, "each share must be in [0, 1]", false, -1, false));
         sum += shares.back();
     }
     if (std::abs(sum - 1.0) > SHARE_TOLERANCE)
@@ -505,7 +535,8 @@ std::optional<std::size_t> Scenario::find_database(const std::string& db_name) c
 Scenario load_scenario(const Settings& settings) {
     const auto keys = declared_keys(settings);
     const std::set<std::string> declared(keys.begin(), keys.end());
-    const Reader in(settings, declared);
+    std::vector<UncertainParameter> uncertain;
+    const Reader in(settings, declared, &uncertain);
 
     // The name lists declare the other keys: without them every other key looks unknown.
     in.require("dimensions.names");
@@ -633,10 +664,10 @@ Scenario load_scenario(const Settings& settings) {
         const auto items = split_list(band->value);
         if (items.size() != 2)
             in.fail("run.band", "give two numbers, low and high, e.g. 0.8, 1.25");
-        s.run.band_lo =
-            in.parse_number("run.band", items[0], 0.0, 1.0, "the low end must be in [0, 1]", false);
-        s.run.band_hi =
-            in.parse_number("run.band", items[1], 1.0, 1e6, "the high end must be >= 1", false);
+        s.run.band_lo = in.parse_number("run.band", items[0], 0.0, 1.0,
+                                        "the low end must be in [0, 1]", false, -1, false);
+        s.run.band_hi = in.parse_number("run.band", items[1], 1.0, 1e6, "the high end must be >= 1",
+                                        false, -1, false);
     }
     for (const auto& p : s.run.policies)
         if (!s.find_policy(p)) {
@@ -644,11 +675,37 @@ Scenario load_scenario(const Settings& settings) {
             for (const auto& q : s.policies) known.push_back(q.name);
             in.fail("run.policies", "unknown policy '" + p + "': allowed: " + join(known));
         }
+    s.uncertain = std::move(uncertain);
     if (std::find(s.run.policies.begin(), s.run.policies.end(), s.run.baseline) ==
         s.run.policies.end())
         in.fail("run.baseline",
                 "the baseline must be one of run.policies: " + join(s.run.policies));
     return s;
+}
+
+}  // namespace stopscan
+
+namespace stopscan {
+
+Scenario scenario_for_replication(const Scenario& scenario, std::uint64_t seed,
+                                  std::uint64_t replication) {
+    if (scenario.uncertain.empty()) return scenario;
+    Settings settings = scenario.settings;
+    for (const auto& parameter : scenario.uncertain) {
+        char number[32];
+        std::snprintf(number, sizeof number, "%.17g", parameter.draw(seed, replication));
+        const Setting* setting = settings.find(parameter.key);
+        std::string value = number;
+        if (parameter.item >= 0) {
+            auto items = split_list(setting->value);
+            auto& item = items[static_cast<std::size_t>(parameter.item)];
+            item = item.substr(0, item.find(':') + 1) + number;
+            value.clear();
+            for (const auto& i : items) value += (value.empty() ? "" : ", ") + i;
+        }
+        settings.set(parameter.key, value);
+    }
+    return load_scenario(settings);
 }
 
 }  // namespace stopscan

@@ -22,12 +22,16 @@ std::string_view trim(std::string_view text) {
 std::vector<std::string> split_list(std::string_view text) {
     std::vector<std::string> out;
     if (trim(text).empty()) return out;
+    // Commas inside parentheses belong to a distribution's arguments: "Black:uniform(3, 18)".
     std::size_t start = 0;
-    while (true) {
-        const auto comma = text.find(',', start);
-        out.emplace_back(trim(text.substr(start, comma - start)));
-        if (comma == std::string_view::npos) break;
-        start = comma + 1;
+    int depth = 0;
+    for (std::size_t i = 0; i <= text.size(); ++i) {
+        if (i < text.size() && text[i] == '(') ++depth;
+        if (i < text.size() && text[i] == ')') --depth;
+        if (i == text.size() || (text[i] == ',' && depth <= 0)) {
+            out.emplace_back(trim(text.substr(start, i - start)));
+            start = i + 1;
+        }
     }
     return out;
 }

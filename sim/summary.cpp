@@ -152,6 +152,14 @@ public:
                 return m.a;
         }
     }
+    // The values metric i can take: an interval of its mean is kept inside them (a t interval
+    // of a share near 0 would otherwise reach below 0).
+    std::pair<double, double> range(std::size_t i) const {
+        const Metric& m = metrics_[i];
+        if (m.kind == Kind::fraction) return {0.0, m.b == MetricLayout::STOPS ? HUGE_VAL : m.scale};
+        if (m.kind == Kind::same_group) return {0.0, 1.0};
+        return {0.0, HUGE_VAL};
+    }
     // A zero-event upper bound applies to counts and to rates per population: `unit`
     // converts an expected count into the metric's unit.
     std::optional<double> unit(std::size_t i, double pop) const {
@@ -346,6 +354,9 @@ Summary summarize(const Results& results) {
                 (*e.mean_lo95 > results.plan.band_hi || *e.mean_hi95 < results.plan.band_lo))
                 add_flag(e, "outside_band");
         }
+        const auto [lowest, highest] = table.range(i);
+        if (e.mean_lo95) e.mean_lo95 = std::max(*e.mean_lo95, lowest);
+        if (e.mean_hi95) e.mean_hi95 = std::min(*e.mean_hi95, highest);
         const auto unit = table.unit(i, population[g]);
         if (n_events == 0 && unit) {
             // No event in any replication: zero, with the one-sided 95 % Poisson upper bound

@@ -274,6 +274,14 @@ std::string manifest_json(const Results& results, const Provenance& provenance) 
         << format_value(results.wall_seconds > 0
                             ? std::round(static_cast<double>(stops) / results.wall_seconds)
                             : 0)
+        << ",\n  \"uncertain_parameters\": [";
+    for (std::size_t i = 0; i < s.uncertain.size(); ++i) {
+        const auto& u = s.uncertain[i];
+        out << (i ? ", " : "") << "{\"key\": " << json_string(u.key) << ", \"item\": " << u.item
+            << ", \"distribution\": " << json_string(u.law.text()) << ", \"truncated_to\": ["
+            << json_value(u.lo) << ", " << json_value(u.hi) << "]}";
+    }
+    out << "]"
         << ",\n  \"precision\": "
         << (provenance.precision_json.empty() ? "null" : provenance.precision_json)
         << ",\n  \"warnings\": [";
@@ -345,6 +353,14 @@ constexpr std::size_t COLUMN = 24;
 
 void print_exposure_table(std::ostream& out, const RunPlan& plan, const Summary& summary) {
     const Scenario& s = *plan.scenario;
+    if (!s.uncertain.empty()) {
+        out << "\nUncertain parameters, drawn once per replication (intervals include their "
+               "uncertainty):\n";
+        for (const auto& u : s.uncertain)
+            out << "  " << u.key
+                << (u.item >= 0 ? " (item " + std::to_string(u.item + 1) + ")" : "") << " ~ "
+                << u.law.text() << '\n';
+    }
     std::vector<std::string> policies;
     for (const auto p : plan.policies) policies.push_back(s.policies[p].name);
     const std::string baseline = policies[plan.baseline];

@@ -30,8 +30,8 @@ struct Expectation {
     }
 };
 
-/// Computes the expectations of a plan (its seed and replications are not used). Throws
-/// InputError for a scenario whose matcher the closed form does not cover.
+/// Computes the expectations of a plan. Its seed and replications matter only with
+/// uncertain parameters: then the result is the mean over the replications' parameter draws.
 Expectation expected_counts(const RunPlan& plan);
 
 }  // namespace stopscan

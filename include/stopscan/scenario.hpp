@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "stopscan/parameter_distribution.hpp"
 #include "stopscan/settings.hpp"
 
 namespace stopscan {
@@ -129,6 +130,9 @@ struct Scenario {
     std::vector<Policy> policies;  ///< every policy the scenario defines (presets first)
     RunDefaults run;
     Settings settings;  ///< the effective settings, after overrides
+    /// Parameters written as distributions (MODEL.md §8), drawn once per replication; the
+    /// values above hold their medians.
+    std::vector<UncertainParameter> uncertain;
 
     /// The policy called `name`, or nullptr.
     const Policy* find_policy(const std::string& name) const;
@@ -140,6 +144,12 @@ struct Scenario {
 /// is allowed, for an unknown key (with the nearest valid key), a missing key, a value out
 /// of range, or a per-cell probability that leaves [0, 1] (naming the cell).
 Scenario load_scenario(const Settings& settings);
+
+/// The scenario of one replication: every uncertain parameter replaced by its draw for
+/// (seed, replication). Returns a copy of `scenario` when nothing is uncertain. Throws
+/// InputError when a draw makes the scenario invalid (e.g. base × factor above 1).
+Scenario scenario_for_replication(const Scenario& scenario, std::uint64_t seed,
+                                  std::uint64_t replication);
 
 /// The INI text of the embedded default scenario (scenarios/default.ini at build time).
 std::string_view default_scenario_text();

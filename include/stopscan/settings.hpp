@@ -35,6 +35,10 @@ public:
     /// that form.
     void apply_override(const std::string& assignment);
 
+    /// Replaces the value of an existing key, keeping where it came from (for the drawn
+    /// values of uncertain parameters).
+    void set(const std::string& key, const std::string& value) { values_.at(key).value = value; }
+
     /// The setting for `key`, if any.
     const Setting* find(const std::string& key) const;
 

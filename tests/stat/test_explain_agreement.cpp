@@ -129,3 +129,17 @@ TEST_CASE("every shipped scenario's simulated means agree with explain", "[stat]
         CHECK(a.failed == 0);
     }
 }
+
+TEST_CASE("with uncertain parameters the simulated means agree with explain's mean over the draws",
+          "[stat][explain][psa]") {
+    auto settings = Settings::parse_ini(default_scenario_text(), "");
+    settings.apply_override("matcher.fingerprint.IABS.fmr=loguniform(5e-11, 5e-10)");
+    settings.apply_override("database.IABS.false_flag=beta(2, 198)");
+    const auto scenario = std::make_shared<const Scenario>(load_scenario(settings));
+    RunOptions options;
+    options.replications = 100;
+    options.seed = 77;
+    const Agreement a = compare(make_run_plan(scenario, options));
+    CHECK(a.tested > 100);
+    CHECK(a.failed == 0);
+}

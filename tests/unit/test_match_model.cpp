@@ -247,3 +247,12 @@ TEST_CASE("impostor candidate lists are sorted, capped, and above the threshold"
     const double sd = std::sqrt((lambda + lambda * lambda) / m.fpir(0) / N);
     CHECK(std::abs(total / N - expected) <= z_for(1) * sd);
 }
+
+TEST_CASE("a threshold given as a score in the scenario is used", "[match]") {
+    const Fixture f({"matcher.fingerprint.G.threshold=6"});
+    const MatchModel m = f.model();
+    CHECK(m.threshold() == 6);
+    CHECK(m.operating_threshold() == Approx(upper_tail_quantile(1e-7)).epsilon(1e-14));
+    CHECK(m.fmr(0, 2) == Approx(upper_tail(6)).epsilon(1e-12));
+    CHECK(f.model(5.5).threshold() == 5.5);  // det's override wins
+}
