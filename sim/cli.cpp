@@ -20,6 +20,7 @@
 #include "stopscan/error.hpp"
 #include "stopscan/expectation.hpp"
 #include "stopscan/match_model.hpp"
+#include "stopscan/report.hpp"
 #include "stopscan/run_plan.hpp"
 #include "stopscan/scenario.hpp"
 #include "stopscan/summary.hpp"
@@ -180,6 +181,7 @@ int command_run(const std::vector<std::string>& args, const std::string& command
         "max-replications", po::value<std::string>(),
         "upper limit with --precision (default 20 x --replications)")(
         "force", "overwrite outputs in a non-empty --out")("quiet,q", "print nothing but errors")(
+        "png", "also draw the report's charts as PNG images, DIR/chart-NAME.png")(
         "scenario", po::value<std::vector<std::string>>(), "scenario file (positional)");
     options.add(scenario_options());
     po::positional_options_description positional;
@@ -303,6 +305,9 @@ int command_run(const std::vector<std::string>& args, const std::string& command
         throw InputError("command line", "--out", out_dir,
                          "cannot create the directory: " + ec.message());
     write_outputs(out_dir, results, summary, provenance);
+    write_file_atomically(out_dir + "/report.html",
+                          report_html(results, summary, manifest_json(results, provenance)));
+    if (vm.count("png")) write_png_charts(out_dir, results, summary);
 
     if (!quiet) {
         const auto stops = results.total_stops();
@@ -316,7 +321,7 @@ int command_run(const std::vector<std::string>& args, const std::string& command
         out.unsetf(std::ios::floatfield);
         print_exposure_table(out, plan, summary);
         out << "\nOutputs in " << out_dir
-            << "/: summary.csv, effects.csv, results.json, manifest.json"
+            << "/: report.html, summary.csv, effects.csv, results.json, manifest.json"
             << " (how to read them: docs/output.md)\n";
     }
     return EXIT_OK;

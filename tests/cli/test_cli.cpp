@@ -639,8 +639,9 @@ TEST_CASE("a non-empty --out needs --force, which then writes every output", "[c
     CHECK(forced.err.empty());
     CHECK(forced.out.find("Outputs in " + dir.string() + "/") != std::string::npos);
     CHECK(listing(dir) == std::set<std::string>{"effects.csv", "keep.txt", "manifest.json",
-                                                "results.json", "summary.csv"});
-    for (const char* name : {"summary.csv", "effects.csv", "results.json", "manifest.json"})
+                                                "report.html", "results.json", "summary.csv"});
+    for (const char* name :
+         {"summary.csv", "effects.csv", "results.json", "manifest.json", "report.html"})
         CHECK(fs::file_size(dir / name) > 0);
     for (const auto& name : listing(dir)) CHECK(name.find(".tmp") == std::string::npos);
     CHECK(read_file(keep) == "not an output\n");
