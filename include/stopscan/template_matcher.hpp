@@ -8,15 +8,14 @@
 // the capture noise of probe cell c.
 //
 // Templates. A record of gallery cell g is
-//     x = normalise( sqrt(w)·γ_g + sqrt(1 − w)·z ),   γ_g = (1/sqrt(K))·Σ_d a(d, category of g on
-//     d)
-// where z and every a(d, k) are independent N(0, I/D) vectors (squared norm ≈ 1) and K is the
-// number of dimensions. The group component is shared per *category* (not per cell): two
-// records that share j of the K categories have expected cosine ≈ w·j/K, so false matches
-// cluster within every dimension, as the score model's per-dimension same_group_factor says.
-// A mated probe is normalise(x_mate + s_c·e), e ~ N(0, I/D) the capture noise; a non-mated
-// probe is a fresh synthetic person of its cell (same group component, new z) with the same
-// capture noise. Similarity is the cosine (dot product of unit vectors).
+//     x = normalise( sqrt(w)·γ_g + sqrt(1 − w)·z ),   γ_g = (1/sqrt(K))·Σ_d a(d, g_d),
+// where g_d is g's category on dimension d, z and every a(d, k) are independent N(0, I/D)
+// vectors (squared norm ≈ 1) and K is the number of dimensions. The group component is shared per
+// *category* (not per cell): two records that share j of the K categories have expected cosine ≈
+// w·j/K, so false matches cluster within every dimension, as the score model's per-dimension
+// same_group_factor says. A mated probe is normalise(x_mate + s_c·e), e ~ N(0, I/D) the capture
+// noise; a non-mated probe is a fresh synthetic person of its cell (same group component, new z)
+// with the same capture noise. Similarity is the cosine (dot product of unit vectors).
 //
 // Scaling (why a gallery of n ≈ 1e5 records can stand for M ≈ 1e7). What a search of the
 // real gallery does with impostors is governed by P(best of M impostors ≥ threshold) =
@@ -27,8 +26,8 @@
 // limit, so candidate lists have the real length too. FPIR is the score-level model's for
 // the reference probe cell (every dimension at its reference category) at the threshold in
 // use. With w = 0 every template is uniform on the unit sphere, so the cosine of a probe and
-// any other person's record has the exact law (cos + 1)/2 ~ Beta((D−1)/2, (D−1)/2) and t =
-// 2·I⁻¹_{1−FMR'}((D−1)/2, (D−1)/2) − 1 (Boost's ibetac_inv). The genuine side is kept by
+// any other person's record has the exact law (cos + 1)/2 ~ Beta(a, a), a = (D − 1)/2, and
+// t = 2u − 1 with 1 − I_u(a, a) = FMR' (Boost's ibetac_inv). The genuine side is kept by
 // calibrating s_c so that P(genuine cosine < t) = FNMR_c of the score model (derived exactly
 // in sim/template_matcher.cpp). What scaling does not keep: each template record stands for
 // M/n real records, so per-record counts (doppelgangers) are at that granularity; and the
@@ -36,10 +35,14 @@
 // which differ between the cosine and the binormal models (reported, not calibrated). With
 // w > 0 the threshold stays at its w = 0 value (a threshold set on a population without
 // structure), and structure moves every group's FMR away from it, as in real evaluations.
+// At w = 0 every pair has the same FMR', so the score model's per-cell FMR factors and
+// same_group_factor have no counterpart here (they are reported as its predictions); per-cell
+// FNMR factors are reproduced through s_c.
 //
 // Random numbers: every vector is a pure function of ReplicationKey(seed, replication) and
 // Purpose::SearchScores with the template-mode sub-indices below (entity, index = block of
-// four coordinates), so a template or probe is the same whatever thread makes it.
+// four coordinates), so a template or probe is the same whatever thread makes it. Nothing
+// else is random (mates are taken in record order: records of a cell are exchangeable).
 #pragma once
 
 #include <cstdint>
