@@ -144,7 +144,7 @@ int main(int argc, char** argv) {
     search.top_k = k;
     SearchOptions search_avx2 = search;
     search_avx2.kernel = SearchKernel::avx2;
-    SearchResult ours_result, int8_result;
+    TemplateSearchResult ours_result, int8_result;
     const cv::Mat& x = gallery.templates();
     cv::Mat scores;
     std::vector<float> top_s;

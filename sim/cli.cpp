@@ -45,6 +45,9 @@ Usage:
   stopscan explain [SCENARIO.ini] [--policies ...]
                                             expected values in closed form, no sampling,
                                             and where wrongful outcomes come from
+  stopscan template [SCENARIO.ini] --db DB [--gallery N] [--group-weight W]
+                                            search an explicit synthetic gallery (OpenCV)
+                                            and compare with the score-level model
   stopscan det [SCENARIO.ini] --db DB [--modality fingerprint|face]
                                             FMR, FNMR, FPIR and FNIR per group across
                                             thresholds (CSV), to see how a threshold
@@ -87,6 +90,30 @@ std::pair<double, double> parse_band(const std::string& text) {
         throw InputError("command line", "--band", text,
                          "give LOW,HIGH with 0 <= LOW <= 1 <= HIGH, e.g. 0.8,1.25");
     return {v[0], v[1]};
+}
+
+// --matcher, --gallery and --group-weight.
+void read_template_options(const po::variables_map& vm, RunOptions& run) {
+    const std::string matcher = vm["matcher"].as<std::string>();
+    if (matcher != "score" && matcher != "template")
+        throw InputError("command line", "--matcher", matcher, "not one of: score, template");
+    run.template_matcher = matcher == "template";
+    for (const char* flag : {"gallery", "group-weight"})
+        if (vm.count(flag) && !run.template_matcher)
+            throw InputError("command line", std::string("--") + flag, vm[flag].as<std::string>(),
+                             "only used with --matcher template");
+    if (vm.count("gallery"))
+        run.template_options.gallery_size =
+            parse_integer("--gallery", vm["gallery"].as<std::string>(), 100, 10'000'000);
+    if (vm.count("group-weight")) {
+        const std::string text = vm["group-weight"].as<std::string>();
+        double w = 0;
+        const auto r = std::from_chars(text.data(), text.data() + text.size(), w);
+        if (text.empty() || r.ec != std::errc() || r.ptr != text.data() + text.size() ||
+            !(w >= 0 && w < 1))
+            throw InputError("command line", "--group-weight", text, "must be a number in [0, 1)");
+        run.template_options.group_weight = w;
+    }
 }
 
 std::string join_args(const std::vector<std::string>& args) {
@@ -182,6 +209,12 @@ int command_run(const std::vector<std::string>& args, const std::string& command
         "upper limit with --precision (default 20 x --replications)")(
         "force", "overwrite outputs in a non-empty --out")("quiet,q", "print nothing but errors")(
         "png", "also draw the report's charts as PNG images, DIR/chart-NAME.png")(
+        "matcher", po::value<std::string>()->default_value("score"),
+        "score (the score-level model) or template (explicit synthetic galleries; slow)")(
+        "gallery", po::value<std::string>(),
+        "template mode: records per scaled gallery (default 100000)")(
+        "group-weight", po::value<std::string>(),
+        "template mode: weight of the shared group component, [0, 1)")(
         "scenario", po::value<std::vector<std::string>>(), "scenario file (positional)");
     options.add(scenario_options());
     po::positional_options_description positional;
@@ -211,6 +244,7 @@ int command_run(const std::vector<std::string>& args, const std::string& command
     }
     if (vm.count("baseline")) run.baseline = vm["baseline"].as<std::string>();
     if (vm.count("band")) run.band = parse_band(vm["band"].as<std::string>());
+    read_template_options(vm, run);
     const std::string out_dir = vm["out"].as<std::string>();
     if (out_dir.empty())
         throw InputError("command line", "--out", "", "empty path: name an output directory");
@@ -556,12 +590,86 @@ int command_explain(const std::vector<std::string>& args, std::ostream& out) {
     return EXIT_OK;
 }
 
+// Template mode's validation experiment: an explicit synthetic gallery searched by probes
+// of every cell, measured against the score-level model (MODEL.md §5).
+int command_template(const std::vector<std::string>& args, std::ostream& out) {
+    po::options_description options("stopscan template [SCENARIO.ini] --db DB [options]");
+    options.add_options()("help,h", "show this help")("db", po::value<std::string>(),
+                                                      "database (required)")(
+        "modality", po::value<std::string>()->default_value("fingerprint"), "fingerprint or face")(
+        "gallery", po::value<std::string>()->default_value("100000"),
+        "records of the scaled gallery")("dim", po::value<std::string>()->default_value("128"),
+                                         "template dimension")(
+        "group-weight", po::value<std::string>()->default_value("0"),
+        "weight of the shared group component, [0, 1)")(
+        "probes", po::value<std::string>()->default_value("20000"),
+        "probes in total (mated and non-mated)")("int8",
+                                                 "store templates as int8 and score in integers")(
+        "out,o", po::value<std::string>()->default_value("template.csv"), "CSV file to write")(
+        "scenario", po::value<std::vector<std::string>>(), "scenario file (positional)");
+    options.add(scenario_options());
+    po::positional_options_description positional;
+    positional.add("scenario", -1);
+    const auto vm = parse(args, options, positional);
+    if (vm.count("help")) {
+        out << "Search an explicit synthetic gallery and compare its error rates with the "
+               "score-level model.\n\n"
+            << options << '\n';
+        return EXIT_OK;
+    }
+    const auto choice = load(vm);
+    const Scenario& s = *choice.scenario;
+    std::string names;
+    for (const auto& db : s.databases) names += (names.empty() ? "" : ", ") + db.name;
+    if (!vm.count("db"))
+        throw InputError("command line", "--db", "", "missing: name the database (" + names + ")");
+    const auto d = s.find_database(vm["db"].as<std::string>());
+    if (!d)
+        throw InputError("command line", "--db", vm["db"].as<std::string>(),
+                         "not a database of the scenario: allowed: " + names);
+    const std::string modality_name = vm["modality"].as<std::string>();
+    std::size_t m = 0;
+    while (m < MODALITY_COUNT && modality_name != MODALITY_NAMES[m]) ++m;
+    if (m == MODALITY_COUNT)
+        throw InputError("command line", "--modality", modality_name,
+                         "not one of: fingerprint, face");
+    TemplateOptions t;
+    t.seed = s.run.seed;
+    t.gallery_size = parse_integer("--gallery", vm["gallery"].as<std::string>(), 100, 10'000'000);
+    t.dim = static_cast<int>(parse_integer("--dim", vm["dim"].as<std::string>(), 4, 4096));
+    t.int8 = vm.count("int8") > 0;
+    {
+        const std::string text = vm["group-weight"].as<std::string>();
+        const auto r = std::from_chars(text.data(), text.data() + text.size(), t.group_weight);
+        if (text.empty() || r.ec != std::errc() || r.ptr != text.data() + text.size() ||
+            !(t.group_weight >= 0 && t.group_weight < 1))
+            throw InputError("command line", "--group-weight", text, "must be a number in [0, 1)");
+    }
+    ProbePlan probes;
+    probes.total = parse_integer("--probes", vm["probes"].as<std::string>(), 1, 100'000'000);
+    const std::string file = vm["out"].as<std::string>();
+    const auto start = std::chrono::steady_clock::now();
+    const TemplateExperiment experiment = run_template_experiment(s, m, *d, t, probes);
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    write_template_experiment_csv(file, experiment);
+    out << "stopscan template: " << s.name << "; " << modality_name << " against "
+        << s.databases[*d].name << ", gallery " << t.gallery_size << " x " << t.dim
+        << (t.int8 ? " int8" : " float") << ", group weight " << format_value(t.group_weight)
+        << ", " << probes.total << " probes, " << std::fixed << std::setprecision(1) << seconds
+        << " s\n";
+    out.unsetf(std::ios::floatfield);
+    out << "Measured rates next to the score-level model's, for every group: " << file
+        << " (docs/template.md)\n";
+    return EXIT_OK;
+}
+
 int dispatch(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
     if (args.size() < 2) {
         err << USAGE;
-        throw InputError(
-            "command line",
-            "no command given: commands are run, validate, explain, det (see stopscan --help)");
+        throw InputError("command line",
+                         "no command given: commands are run, validate, explain, det, template "
+                         "(see stopscan --help)");
     }
     if (args[1] == "--help" || args[1] == "-h" || args[1] == "help") {
         out << USAGE;
@@ -577,11 +685,13 @@ int dispatch(const std::vector<std::string>& args, std::ostream& out, std::ostre
     if (args[1] == "validate") return command_validate(rest, out);
     if (args[1] == "det") return command_det(rest, out);
     if (args[1] == "explain") return command_explain(rest, out);
-    const auto suggestion = nearest(args[1], {"run", "validate", "det", "explain"});
-    throw InputError("command line",
-                     "unknown command '" + args[1] + "'" +
-                         (suggestion ? "; did you mean '" + *suggestion + "'?" : "") +
-                         ": commands are run, validate, explain, det (see stopscan --help)");
+    if (args[1] == "template") return command_template(rest, out);
+    const auto suggestion = nearest(args[1], {"run", "validate", "det", "explain", "template"});
+    throw InputError(
+        "command line",
+        "unknown command '" + args[1] + "'" +
+            (suggestion ? "; did you mean '" + *suggestion + "'?" : "") +
+            ": commands are run, validate, explain, det, template (see stopscan --help)");
 }
 
 }  // namespace

@@ -18,6 +18,7 @@
 #include "stopscan/match_model.hpp"
 #include "stopscan/random.hpp"
 #include "stopscan/stop_rules.hpp"
+#include "stopscan/template_matcher.hpp"
 
 namespace stopscan {
 
@@ -43,6 +44,7 @@ struct Engine::Model {
     std::vector<bool> searched;         // per database: does any policy of the plan search it?
     std::vector<CellDatabase> cell_db;  // [cell * n_db + d]
     std::vector<std::optional<MatchModel>> match;  // [m * n_db + d], where the modality is used
+    std::vector<std::unique_ptr<TemplateGallery>> galleries;    // same index, in template mode
     std::vector<std::optional<TruncatedStopCount>> stop_count;  // per cell; empty if never stopped
     std::vector<double> p_stopped;
     double fingerprint_share;
@@ -88,6 +90,13 @@ struct Engine::Model {
             for (std::size_t m = 0; m < MODALITY_COUNT; ++m)
                 if (s.modality_share[m] > 0 && db.matchers[m])
                     match[m * n_db + d].emplace(s, cells, m, d);
+        }
+        if (plan.template_matcher) {
+            galleries.resize(MODALITY_COUNT * n_db);
+            for (std::size_t i = 0; i < match.size(); ++i)
+                if (match[i] && searched[i % n_db])
+                    galleries[i] = std::make_unique<TemplateGallery>(s, cells, i / n_db, i % n_db,
+                                                                     plan.template_options);
         }
     }
 
@@ -135,6 +144,43 @@ struct Engine::Model {
             if (cells.category(cell, k) == cells.category(g, k)) r.same_category |= 1u << k;
     }
 
+    // Template mode: the probe is the mate's template plus capture noise (or a fresh person
+    // of the cell when not enrolled), searched exactly against the synthetic gallery. The
+    // mate is a record of the person's cell chosen by the person's key, so repeat stops meet
+    // the same record. Review walks the candidates above the threshold as in the score model.
+    SearchOutcome template_search(const TemplateGallery& gallery, const ReplicationKey& key,
+                                  std::uint64_t entity, std::uint64_t stop, std::size_t cell,
+                                  std::size_t d, const PersonRecord& person,
+                                  UniformStream& reviewer) const {
+        const auto first = gallery.cell_offset(cell);
+        const auto count = gallery.cell_offset(cell + 1) - first;
+        const auto sub = static_cast<std::uint32_t>(d);
+        const auto pick = key.bits(entity, Purpose::SearchScores, sub, 0, 0xFFFF'FFFFULL)[0];
+        std::int64_t mate = -1;
+        if (person.enrolled && count > 0) mate = static_cast<std::int64_t>(first + pick % count);
+        const std::uint64_t id =
+            key.bits(entity, Purpose::SearchScores, sub, stop, 0xFFFF'FFFEULL)[0];
+        const cv::Mat probe = gallery.make_probes({ProbeSpec{id, cell, mate}});
+        const Matcher& spec = gallery.model().matcher();
+        SearchOptions options;
+        options.top_k = spec.human_review ? static_cast<std::size_t>(spec.candidates) : 1;
+        options.parallel = false;  // already inside the engine's parallel loop
+        const auto found = gallery.search(probe, options);
+        for (std::size_t rank = 0; rank < found.k; ++rank) {
+            const auto j = found.candidate(0, rank);
+            if (j < 0 || found.candidate_score(0, rank) < gallery.threshold()) break;
+            const bool is_mate = j == mate;
+            if (spec.human_review) {
+                const double v = reviewer.next();
+                if (is_mate ? v < spec.review_false_reject : v >= spec.review_false_accept)
+                    continue;
+            }
+            if (is_mate) return {SearchOutcome::mate, 0};
+            return {SearchOutcome::impostor, gallery.cell_of(static_cast<std::size_t>(j))};
+        }
+        return {};
+    }
+
     // Score-level 1:N search (MODEL.md §5), lazy: the common path is two comparisons of
     // keyed uniforms; scores are drawn from streams of their own only when they matter.
     SearchResult search(const ReplicationKey& key, std::uint64_t entity, std::uint64_t stop,
@@ -145,7 +191,10 @@ struct Engine::Model {
         UniformStream scores(key, entity, Purpose::SearchScores, sub, stop);
         UniformStream reviewer(key, entity, Purpose::Review, sub, stop);
         const SearchOutcome outcome =
-            match[m * n_db + d]->search(cell, person.enrolled, u[0], u[1], scores, reviewer);
+            galleries.empty() || !galleries[m * n_db + d]
+                ? match[m * n_db + d]->search(cell, person.enrolled, u[0], u[1], scores, reviewer)
+                : template_search(*galleries[m * n_db + d], key, entity, stop, cell, d, person,
+                                  reviewer);
         SearchResult r;
         r.mated = person.enrolled;
         if (outcome.kind == SearchOutcome::mate) mate_hit(r, person);

@@ -11,6 +11,9 @@ RunPlan make_run_plan(std::shared_ptr<const Scenario> scenario, const RunOptions
     plan.seed = options.seed.value_or(scenario->run.seed);
     plan.replications = options.replications.value_or(scenario->run.replications);
     plan.threads = options.threads;
+    plan.template_matcher = options.template_matcher;
+    plan.template_options = options.template_options;
+    plan.template_options.seed = plan.seed;
     plan.band_lo = options.band ? options.band->first : scenario->run.band_lo;
     plan.band_hi = options.band ? options.band->second : scenario->run.band_hi;
     const auto& names = options.policies ? *options.policies : scenario->run.policies;

@@ -683,7 +683,7 @@ float TemplateGallery::score(const cv::Mat& probes, int row, std::size_t record)
     return static_cast<float>(dot) * inv * qinv_[record];
 }
 
-SearchResult TemplateGallery::search(const cv::Mat& probes, const SearchOptions& o) const {
+TemplateSearchResult TemplateGallery::search(const cv::Mat& probes, const SearchOptions& o) const {
     const auto D = static_cast<std::size_t>(options_.dim);
     if (probes.type() != CV_32F || (probes.rows > 0 && probes.cols != options_.dim))
         throw std::invalid_argument("search: probes must be CV_32F with " +
@@ -691,7 +691,7 @@ SearchResult TemplateGallery::search(const cv::Mat& probes, const SearchOptions&
     if (o.top_k == 0) throw std::invalid_argument("search: top_k must be at least 1");
     const auto P = static_cast<std::size_t>(probes.rows);
     const std::size_t k = o.top_k;
-    SearchResult result;
+    TemplateSearchResult result;
     result.probes = P;
     result.k = k;
     result.index.assign(P * k, -1);
@@ -872,7 +872,7 @@ TemplateExperiment run_template_experiment(const Scenario& scenario, std::size_t
     SearchOptions so = search;
     so.top_k = 1;
     so.hits_at = gallery.threshold();
-    const SearchResult found = gallery.search(probes, so);
+    const TemplateSearchResult found = gallery.search(probes, so);
     const auto searched = Clock::now();
 
     // Rows: all, each category of each dimension, each cell.

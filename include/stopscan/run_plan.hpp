@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "stopscan/scenario.hpp"
+#include "stopscan/template_matcher.hpp"
 
 namespace stopscan {
 
@@ -24,6 +25,10 @@ struct RunPlan {
     /// ratio whose confidence interval lies wholly outside it is flagged `outside_band`.
     double band_lo = 0.8;
     double band_hi = 1.25;
+    /// Template mode (MODEL.md §5): searches run against explicit synthetic galleries
+    /// instead of the score-level model. Much slower; for validation-scale runs.
+    bool template_matcher = false;
+    TemplateOptions template_options;
 };
 
 /// Overrides from the command line; unset fields take the scenario's [run] defaults.
@@ -34,6 +39,8 @@ struct RunOptions {
     std::optional<std::string> baseline;
     std::optional<std::pair<double, double>> band;
     int threads = 0;
+    bool template_matcher = false;
+    TemplateOptions template_options;
 };
 
 /// Builds a plan. Throws InputError (source "command line") for an unknown policy, a

@@ -100,7 +100,7 @@ struct SearchOptions {
 
 /// Results of a batched search. Candidates are ranked by score, descending, ties by record
 /// index, ascending: a total order, so the top k are unique whatever the blocking.
-struct SearchResult {
+struct TemplateSearchResult {
     std::size_t probes = 0;
     std::size_t k = 0;
     std::vector<std::int64_t> index;  ///< probes × k record indices; -1 where fewer than k
@@ -173,7 +173,7 @@ public:
     /// and an int8 score as an exact integer dot product scaled by the two vectors' scales,
     /// so results are bit-identical for any kernel, block size or thread count. Throws
     /// std::invalid_argument if probes are not CV_32F with D columns or top_k is 0.
-    SearchResult search(const cv::Mat& probes, const SearchOptions& options = {}) const;
+    TemplateSearchResult search(const cv::Mat& probes, const SearchOptions& options = {}) const;
 
     /// The score search() computes for (probe row `row`, record), by the scalar reference
     /// loop: for tests against a brute-force search.

@@ -529,19 +529,18 @@ TEST_CASE("the --threads and --seed values are range-checked", "[cli][bad-input]
                     "9223372036854775807]");
 }
 
+// Every "unknown command" message ends with the list of commands.
+const std::string COMMANDS =
+    "commands are run, validate, explain, det, template (see stopscan --help)";
+
 TEST_CASE("an unknown command suggests the nearest command", "[cli][bad-input][flags]") {
     TempDir tmp;
     require_refused(tmp, {"rnn"},
-                    "command line: unknown command 'rnn'; did you mean 'run'?: commands are run, "
-                    "validate, explain, det (see "
-                    "stopscan --help)");
-    require_refused(tmp, {"valdate"},
-                    "command line: unknown command 'valdate'; did you mean 'validate'?: commands "
-                    "are run, validate, explain, det (see stopscan --help)");
+                    "command line: unknown command 'rnn'; did you mean 'run'?: " + COMMANDS);
     require_refused(
-        tmp, {"explode"},
-        "command line: unknown command 'explode': commands are run, validate, explain, det (see "
-        "stopscan --help)");
+        tmp, {"valdate"},
+        "command line: unknown command 'valdate'; did you mean 'validate'?: " + COMMANDS);
+    require_refused(tmp, {"explode"}, "command line: unknown command 'explode': " + COMMANDS);
 }
 
 // Regression (fixed; was in sim/settings.cpp, nearest/edit_distance): plain Levenshtein counts a
@@ -551,9 +550,7 @@ TEST_CASE("an unknown command suggests the nearest command", "[cli][bad-input][f
 TEST_CASE("a transposed command ('rnu') suggests 'run'", "[cli][bad-input][flags]") {
     TempDir tmp;
     require_refused(tmp, {"rnu"},
-                    "command line: unknown command 'rnu'; did you mean 'run'?: commands are run, "
-                    "validate, explain, det (see "
-                    "stopscan --help)");
+                    "command line: unknown command 'rnu'; did you mean 'run'?: " + COMMANDS);
 }
 
 TEST_CASE("an unknown flag is refused", "[cli][bad-input][flags]") {

@@ -164,3 +164,42 @@ TEST_CASE("det prints per-group error rates across thresholds", "[cli][det]") {
           "stopscan: error: command line: --modality = face: the scenario has no "
           "[matcher.face.IABS] section\n");
 }
+
+TEST_CASE(
+    "run --matcher template searches explicit galleries and gives the same result for any thread "
+    "count",
+    "[cli][template]") {
+    const auto dir = fresh_dir();
+    const std::vector<std::string> base = {"run",        "-q",
+                                           "-r",         "1",
+                                           "--matcher",  "template",
+                                           "--gallery",  "3000",
+                                           "--set",      "stops.total=400",
+                                           "--policies", "dual-search,firewall"};
+    auto with = [&](std::vector<std::string> extra) {
+        auto args = base;
+        args.insert(args.end(), extra.begin(), extra.end());
+        return cli(args);
+    };
+    REQUIRE(with({"--threads", "1", "--out", (dir / "a").string()}).code == 0);
+    REQUIRE(with({"--threads", "2", "--out", (dir / "b").string()}).code == 0);
+    CHECK(read(dir / "a" / "summary.csv") == read(dir / "b" / "summary.csv"));
+    CHECK(read(dir / "a" / "summary.csv").find("\nfirewall,all,all,searches.IABS,0,") !=
+          std::string::npos);
+    const auto bad = cli({"run", "--gallery", "1000", "--out", (dir / "c").string()});
+    CHECK(bad.code == 2);
+    CHECK(bad.err ==
+          "stopscan: error: command line: --gallery = 1000: only used with --matcher template\n");
+    fs::remove_all(dir);
+}
+
+TEST_CASE("stopscan template writes the validation table", "[cli][template]") {
+    const auto dir = fresh_dir();
+    const auto r = cli({"template", "--db", "IDENT1", "--gallery", "2000", "--probes", "2000",
+                        "--dim", "32", "--out", (dir / "t.csv").string()});
+    REQUIRE(r.code == 0);
+    const std::string csv = read(dir / "t.csv");
+    CHECK(csv.rfind("kind,dimension,category,", 0) == 0);
+    CHECK(csv.find("\nall,all,all,") != std::string::npos);
+    fs::remove_all(dir);
+}

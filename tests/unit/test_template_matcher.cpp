@@ -85,9 +85,9 @@ std::vector<ProbeSpec> mixed_probes(const TemplateGallery& g, std::size_t per_ce
 
 // The brute-force search: every score by the scalar reference, a full sort by (score
 // descending, index ascending), and every record at or above `hit_at`.
-SearchResult brute_force(const TemplateGallery& g, const cv::Mat& probes, std::size_t k,
-                         float hit_at) {
-    SearchResult r;
+TemplateSearchResult brute_force(const TemplateGallery& g, const cv::Mat& probes, std::size_t k,
+                                 float hit_at) {
+    TemplateSearchResult r;
     r.probes = static_cast<std::size_t>(probes.rows);
     r.k = k;
     r.hit_offsets.push_back(0);
@@ -109,7 +109,7 @@ SearchResult brute_force(const TemplateGallery& g, const cv::Mat& probes, std::s
     return r;
 }
 
-void require_same(const SearchResult& a, const SearchResult& b) {
+void require_same(const TemplateSearchResult& a, const TemplateSearchResult& b) {
     REQUIRE(a.probes == b.probes);
     REQUIRE(a.k == b.k);
     CHECK(a.index == b.index);
@@ -141,7 +141,7 @@ TEST_CASE("blocked top-k search equals a brute-force search", "[template]") {
         cv::vconcat(std::vector<cv::Mat>{probes, zero, twin, twin}, probes);
         const float hit_at = 0.3f;
         for (const std::size_t k : {std::size_t{1}, std::size_t{5}, std::size_t{40}}) {
-            const SearchResult expected = brute_force(g, probes, k, hit_at);
+            const TemplateSearchResult expected = brute_force(g, probes, k, hit_at);
             for (const std::size_t probe_block : {std::size_t{1}, std::size_t{7}, std::size_t{64}})
                 for (const std::size_t gallery_block :
                      {std::size_t{16}, std::size_t{48}, std::size_t{100}, std::size_t{4096}})
@@ -164,7 +164,7 @@ TEST_CASE("blocked top-k search equals a brute-force search", "[template]") {
         // The zero probe: every score is 0, so the top 40 are records 0..39.
         SearchOptions o;
         o.top_k = 40;
-        const SearchResult r = g.search(probes, o);
+        const TemplateSearchResult r = g.search(probes, o);
         const std::size_t z = static_cast<std::size_t>(probes.rows) - 3;
         for (std::size_t i = 0; i < 40; ++i) {
             CHECK(r.candidate(z, i) == static_cast<std::int64_t>(i));
@@ -174,7 +174,7 @@ TEST_CASE("blocked top-k search equals a brute-force search", "[template]") {
         CHECK(r.candidate(z + 1, 0) == 3);  // a copy of record 3 finds record 3 first
         // More candidates asked than records: the tail is empty (-1).
         o.top_k = 2003;
-        const SearchResult all = g.search(probes.rowRange(0, 2), o);
+        const TemplateSearchResult all = g.search(probes.rowRange(0, 2), o);
         CHECK(all.candidate(0, 1989) >= 0);
         CHECK(all.candidate(0, 1990) == -1);
         CHECK(all.candidate(1, 2002) == -1);
@@ -349,7 +349,7 @@ TEST_CASE("template searches and experiments are identical for 1, 2 and 4 thread
         ProbePlan plan;
         plan.per_cell = 150;
         std::vector<std::string> csv;
-        std::vector<SearchResult> results;
+        std::vector<TemplateSearchResult> results;
         for (const int threads : {1, 2, 4}) {
             tbb::task_arena arena(threads);
             arena.execute([&] {
