@@ -388,6 +388,19 @@ std::vector<Candidate> MatchModel::impostors_above_tau(std::size_t c, std::size_
 
 namespace stopscan {
 
+namespace {
+
+// Puts the mate into a candidate list sorted best first, keeping at most `limit` candidates.
+void insert_mate(std::vector<Candidate>& list, const Candidate& mate, std::size_t limit) {
+    list.insert(
+        std::upper_bound(list.begin(), list.end(), mate,
+                         [](const Candidate& a, const Candidate& b) { return a.score > b.score; }),
+        mate);
+    if (list.size() > limit) list.resize(limit);
+}
+
+}  // namespace
+
 SearchOutcome MatchModel::review(const std::vector<Candidate>& list, UniformStream& u) const {
     // The reviewer goes down the list and confirms the first candidate they accept: the mate
     // unless falsely rejected, a stranger only if falsely accepted.
@@ -417,14 +430,8 @@ SearchOutcome MatchModel::search(std::size_t c, bool mated, double u0, double u1
     const auto limit = static_cast<std::size_t>(matcher_->candidates);
     std::vector<Candidate> list;
     if (impostor_above) list = impostors_above_tau(c, limit, scores);
-    if (genuine_above) {
-        const Candidate mate{impostor_above ? genuine_score(c, u0) : HUGE_VAL, c, true};
-        list.insert(std::upper_bound(
-                        list.begin(), list.end(), mate,
-                        [](const Candidate& a, const Candidate& b) { return a.score > b.score; }),
-                    mate);
-        if (list.size() > limit) list.resize(limit);
-    }
+    if (genuine_above)
+        insert_mate(list, {impostor_above ? genuine_score(c, u0) : HUGE_VAL, c, true}, limit);
     return review(list, reviewer);
 }
 
@@ -442,14 +449,7 @@ SearchOutcome MatchModel::search_eager(std::size_t c, bool mated, UniformStream&
     std::vector<Candidate> list;
     const auto limit = static_cast<std::size_t>(matcher_->candidates);
     if (best.score > tau_) list = impostors_above_tau(c, limit, scores);
-    if (genuine >= tau_) {
-        const Candidate mate{genuine, c, true};
-        list.insert(std::upper_bound(
-                        list.begin(), list.end(), mate,
-                        [](const Candidate& a, const Candidate& b) { return a.score > b.score; }),
-                    mate);
-        if (list.size() > limit) list.resize(limit);
-    }
+    if (genuine >= tau_) insert_mate(list, {genuine, c, true}, limit);
     return review(list, reviewer);
 }
 

@@ -21,26 +21,9 @@ namespace {
 // ---------------------------------------------------------------------------------------
 // Numbers and words
 
-// About three significant digits, as the terminal tables (writers.cpp's display()).
+// About three significant digits, as the terminal tables.
 std::string number(std::optional<double> v) {
-    if (!v) return "NA";
-    if (std::isnan(*v)) return "NA";
-    if (std::isinf(*v)) return *v > 0 ? "inf" : "-inf";
-    const double a = std::abs(*v);
-    char buffer[32];
-    if (a == 0)
-        return "0";
-    else if (a >= 1e6 || a < 1e-3)
-        std::snprintf(buffer, sizeof buffer, "%.2e", *v);
-    else if (a >= 100)
-        std::snprintf(buffer, sizeof buffer, "%.0f", *v);
-    else if (a >= 10)
-        std::snprintf(buffer, sizeof buffer, "%.1f", *v);
-    else if (a >= 1)
-        std::snprintf(buffer, sizeof buffer, "%.2f", *v);
-    else
-        std::snprintf(buffer, sizeof buffer, "%.3f", *v);
-    return buffer;
+    return display_number(v);
 }
 
 std::optional<double> scaled(std::optional<double> v, double scale) {

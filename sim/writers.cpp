@@ -68,27 +68,11 @@ std::string json_value(const std::optional<double>& v) {
 }
 
 // Display with about three significant digits, without exponents for everyday magnitudes.
-std::string display(const std::optional<double>& v) {
-    if (!v) return "NA";
-    if (std::isinf(*v)) return *v > 0 ? "inf" : "-inf";
-    const double a = std::abs(*v);
-    char buffer[32];
-    if (a >= 1e6 || (a > 0 && a < 1e-3))
-        std::snprintf(buffer, sizeof buffer, "%.2e", *v);
-    else if (a >= 100)
-        std::snprintf(buffer, sizeof buffer, "%.0f", *v);
-    else if (a >= 10)
-        std::snprintf(buffer, sizeof buffer, "%.1f", *v);
-    else if (a >= 1)
-        std::snprintf(buffer, sizeof buffer, "%.2f", *v);
-    else
-        std::snprintf(buffer, sizeof buffer, "%.3f", *v);
-    return buffer;
-}
 
 std::string display_interval(const Estimate& e) {
-    if (!e.lo95 && !e.hi95) return display(e.estimate);
-    return display(e.estimate) + " [" + display(e.lo95) + ", " + display(e.hi95) + "]";
+    if (!e.lo95 && !e.hi95) return display_number(e.estimate);
+    return display_number(e.estimate) + " [" + display_number(e.lo95) + ", " +
+           display_number(e.hi95) + "]";
 }
 
 std::string pad(const std::string& text, std::size_t width) {
@@ -104,6 +88,25 @@ std::string format_value(double value) {
     char buffer[32];
     const auto r = std::to_chars(buffer, buffer + sizeof buffer, value);
     return std::string(buffer, r.ptr);
+}
+
+std::string display_number(std::optional<double> v) {
+    if (!v || std::isnan(*v)) return "NA";
+    if (std::isinf(*v)) return *v > 0 ? "inf" : "-inf";
+    const double a = std::abs(*v);
+    if (a == 0) return "0";
+    char buffer[32];
+    if (a >= 1e6 || a < 1e-3)
+        std::snprintf(buffer, sizeof buffer, "%.2e", *v);
+    else if (a >= 100)
+        std::snprintf(buffer, sizeof buffer, "%.0f", *v);
+    else if (a >= 10)
+        std::snprintf(buffer, sizeof buffer, "%.1f", *v);
+    else if (a >= 1)
+        std::snprintf(buffer, sizeof buffer, "%.2f", *v);
+    else
+        std::snprintf(buffer, sizeof buffer, "%.3f", *v);
+    return buffer;
 }
 
 std::string summary_csv(const Summary& summary) {
@@ -432,7 +435,7 @@ void print_decomposition(std::ostream& out, const RunPlan& plan, const Summary& 
         for (const auto& g : groups) {
             const auto* total = summary.find(policy, g.first, g.second, "wrongful_outcomes");
             const double t = total && total->value.estimate ? *total->value.estimate : 0.0;
-            out << pad(group_label(g), LABEL) << pad(display(t), NUMBER);
+            out << pad(group_label(g), LABEL) << pad(display_number(t), NUMBER);
             for (const auto& db : s.databases)
                 for (const char* metric :
                      {"wrongful_by_false_match.", "wrongful_by_record_error."}) {
@@ -442,7 +445,7 @@ void print_decomposition(std::ostream& out, const RunPlan& plan, const Summary& 
                         t > 0 ? " (" + std::to_string(static_cast<int>(std::lround(100 * v / t))) +
                                     "%)"
                               : "";
-                    out << pad(display(v) + share, NUMBER);
+                    out << pad(display_number(v) + share, NUMBER);
                 }
             out << '\n';
         }

@@ -23,6 +23,10 @@ struct Provenance {
 /// "-inf"; never NaN.
 std::string format_value(double value);
 
+/// A number for people to read: about three significant digits, no exponent for everyday
+/// magnitudes; "NA" when undefined.
+std::string display_number(std::optional<double> value);
+
 /// summary.csv text.
 std::string summary_csv(const Summary& summary);
 /// effects.csv text.
