@@ -541,6 +541,10 @@ Scenario load_scenario(const Settings& settings) {
     // The name lists declare the other keys: without them every other key looks unknown.
     in.require("dimensions.names");
     in.require("databases.names");
+    // So do the category lists (shares.<parent category>): check them first too.
+    for (const auto& d : list_or_empty(settings, "dimensions.names"))
+        if (in.find("dimension." + d + ".categories"))
+            in.names("dimension." + d + ".categories", "category");
 
     // A misspelt parent hides the keys it would declare (shares.<parent category>), so it is
     // checked before the unknown-key pass blames an innocent shares line.

@@ -80,7 +80,19 @@ std::string normalise_text(std::string_view text) {
         if (text[i] == '\r' && (i + 1 == text.size() || text[i + 1] == '\n')) continue;
         out.push_back(text[i]);
     }
-    return out;
+    // "[ stops ]" means [stops]: Program_options would keep the spaces in the key.
+    std::string tidy;
+    std::istringstream lines(out);
+    std::string line;
+    while (std::getline(lines, line)) {
+        const auto body = trim(line);
+        if (body.size() >= 2 && body.front() == '[' && body.find(']') != std::string_view::npos &&
+            body.find('#') == std::string_view::npos && body.back() == ']')
+            tidy += "[" + std::string(trim(body.substr(1, body.size() - 2))) + "]\n";
+        else
+            tidy += line + "\n";
+    }
+    return tidy;
 }
 
 // Program_options reports a bad line without its number; find the number ourselves so the
