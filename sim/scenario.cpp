@@ -619,6 +619,11 @@ Scenario load_scenario(const Settings& settings) {
     if (s.stops_total > 0 && !(propensity_mass > 0))
         in.fail("stops.propensity",
                 "every cell has zero stop propensity or population, but stops.total > 0");
+    // Propensities are relative weights; population × weight must stay a finite number.
+    if (!std::isfinite(propensity_mass))
+        in.fail("stops.propensity",
+                "population x propensity overflows: propensities are relative weights, "
+                "keep base x factors below about 1e290");
     for (const auto& db : s.databases) {
         for (const auto* p :
              {&db.enrolment, &db.truth, &db.truth_unenrolled, &db.false_flag, &db.missing_flag,
@@ -633,6 +638,11 @@ Scenario load_scenario(const Settings& settings) {
         for (std::size_t c = 0; c < cells.size(); ++c)
             gallery_mass += static_cast<double>(cells.population(c)) *
                             cells.value(db.enrolment, c) * cells.value(db.composition, c);
+        if (!std::isfinite(gallery_mass))
+            in.fail(
+                "database." + db.name + ".composition",
+                "population x enrolment x composition overflows: composition weights are relative, "
+                "keep them below about 1e290");
         if (!(gallery_mass > 0))
             in.fail("database." + db.name + ".composition",
                     "no cell has enrolled persons with positive gallery weight: the gallery would "

@@ -195,3 +195,11 @@ TEST_CASE("a scenario without dimensions.names says so", "[scenario][validation]
               "small.ini: dimensions.names: missing: this key is required");
     }
 }
+
+TEST_CASE("propensities so large that population x propensity overflows are refused",
+          "[scenario][validation]") {
+    CHECK(error_of({"stops.propensity=1e308"}) ==
+          "--set: stops.propensity = 1e308: population x propensity overflows: propensities are "
+          "relative "
+          "weights, keep base x factors below about 1e290");
+}
