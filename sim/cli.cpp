@@ -407,6 +407,33 @@ int command_validate(const std::vector<std::string>& args, std::ostream& out) {
     return EXIT_OK;
 }
 
+// The --db and --modality of `det` and `template`: a database of the scenario and a
+// modality it has a matcher for.
+std::pair<std::size_t, std::size_t> searched_matcher(const po::variables_map& vm,
+                                                     const Scenario& s) {
+    std::string names;
+    for (const auto& db : s.databases) names += (names.empty() ? "" : ", ") + db.name;
+    if (!vm.count("db"))
+        throw InputError("command line", "--db", "",
+                         "missing: name the database to search (" + names + ")");
+    const std::string db_name = vm["db"].as<std::string>();
+    const auto d = s.find_database(db_name);
+    if (!d)
+        throw InputError("command line", "--db", db_name,
+                         "not a database of the scenario: allowed: " + names);
+    const std::string modality_name = vm["modality"].as<std::string>();
+    std::size_t m = 0;
+    while (m < MODALITY_COUNT && modality_name != MODALITY_NAMES[m]) ++m;
+    if (m == MODALITY_COUNT)
+        throw InputError("command line", "--modality", modality_name,
+                         "not one of: fingerprint, face");
+    if (!s.databases[*d].matchers[m])
+        throw InputError(
+            "command line", "--modality", modality_name,
+            "the scenario has no [matcher." + modality_name + "." + db_name + "] section");
+    return {*d, m};
+}
+
 // Detection error trade-off by group: the score model's error rates at a range of thresholds
 // around the operating one. Group rates average the cells of the group weighted by their
 // expected stops, so they describe the people actually searched.
@@ -430,33 +457,12 @@ int command_det(const std::vector<std::string>& args, std::ostream& out) {
     }
     const auto choice = load(vm);
     const Scenario& s = *choice.scenario;
-    if (!vm.count("db")) {
-        std::string names;
-        for (const auto& db : s.databases) names += (names.empty() ? "" : ", ") + db.name;
-        throw InputError("command line", "--db", "",
-                         "missing: name the database to search (" + names + ")");
-    }
-    const std::string db_name = vm["db"].as<std::string>();
-    const auto d = s.find_database(db_name);
-    if (!d) {
-        std::string names;
-        for (const auto& db : s.databases) names += (names.empty() ? "" : ", ") + db.name;
-        throw InputError("command line", "--db", db_name,
-                         "not a database of the scenario: allowed: " + names);
-    }
-    const std::string modality_name = vm["modality"].as<std::string>();
-    std::size_t m = 0;
-    while (m < MODALITY_COUNT && modality_name != MODALITY_NAMES[m]) ++m;
-    if (m == MODALITY_COUNT)
-        throw InputError("command line", "--modality", modality_name,
-                         "not one of: fingerprint, face");
-    if (!s.databases[*d].matchers[m])
-        throw InputError(
-            "command line", "--modality", modality_name,
-            "the scenario has no [matcher." + modality_name + "." + db_name + "] section");
+    const auto [d, m] = searched_matcher(vm, s);
+    const std::string modality_name = MODALITY_NAMES[m];
+    const std::string db_name = s.databases[d].name;
     const auto points = parse_integer("--points", vm["points"].as<std::string>(), 2, 10000);
     const CellTable cells(s.dimensions, s.population);
-    const MatchModel operating(s, cells, m, *d);
+    const MatchModel operating(s, cells, m, d);
     auto number = [&](const char* flag, double fallback) {
         if (!vm.count(flag)) return fallback;
         const std::string text = vm[flag].as<std::string>();
@@ -501,7 +507,7 @@ int command_det(const std::vector<std::string>& args, std::ostream& out) {
     for (std::int64_t i = 0; i < points; ++i) {
         const double tau =
             from + (to - from) * static_cast<double>(i) / static_cast<double>(points - 1);
-        const MatchModel model(s, cells, m, *d, tau);
+        const MatchModel model(s, cells, m, d, tau);
         std::vector<std::array<double, 4>> per_cell(cells.size());
         for (std::size_t c = 0; c < cells.size(); ++c) {
             if (weight[c] <= 0) continue;
@@ -619,20 +625,8 @@ int command_template(const std::vector<std::string>& args, std::ostream& out) {
     }
     const auto choice = load(vm);
     const Scenario& s = *choice.scenario;
-    std::string names;
-    for (const auto& db : s.databases) names += (names.empty() ? "" : ", ") + db.name;
-    if (!vm.count("db"))
-        throw InputError("command line", "--db", "", "missing: name the database (" + names + ")");
-    const auto d = s.find_database(vm["db"].as<std::string>());
-    if (!d)
-        throw InputError("command line", "--db", vm["db"].as<std::string>(),
-                         "not a database of the scenario: allowed: " + names);
-    const std::string modality_name = vm["modality"].as<std::string>();
-    std::size_t m = 0;
-    while (m < MODALITY_COUNT && modality_name != MODALITY_NAMES[m]) ++m;
-    if (m == MODALITY_COUNT)
-        throw InputError("command line", "--modality", modality_name,
-                         "not one of: fingerprint, face");
+    const auto [d, m] = searched_matcher(vm, s);
+    const std::string modality_name = MODALITY_NAMES[m];
     TemplateOptions t;
     t.seed = s.run.seed;
     t.gallery_size = parse_integer("--gallery", vm["gallery"].as<std::string>(), 100, 10'000'000);
@@ -649,12 +643,12 @@ int command_template(const std::vector<std::string>& args, std::ostream& out) {
     probes.total = parse_integer("--probes", vm["probes"].as<std::string>(), 1, 100'000'000);
     const std::string file = vm["out"].as<std::string>();
     const auto start = std::chrono::steady_clock::now();
-    const TemplateExperiment experiment = run_template_experiment(s, m, *d, t, probes);
+    const TemplateExperiment experiment = run_template_experiment(s, m, d, t, probes);
     const double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     write_template_experiment_csv(file, experiment);
     out << "stopscan template: " << s.name << "; " << modality_name << " against "
-        << s.databases[*d].name << ", gallery " << t.gallery_size << " x " << t.dim
+        << s.databases[d].name << ", gallery " << t.gallery_size << " x " << t.dim
         << (t.int8 ? " int8" : " float") << ", group weight " << format_value(t.group_weight)
         << ", " << probes.total << " probes, " << std::fixed << std::setprecision(1) << seconds
         << " s\n";

@@ -268,8 +268,10 @@ std::vector<double> MatchModel::count_law(std::size_t c, double lo, double hi,
 OutcomeLaw MatchModel::outcome_law(std::size_t c, bool mated) const {
     OutcomeLaw law;
     if (!matcher_->human_review) {
-        law.mate = mated ? p_mate_returned(c) : 0.0;
-        law.wrong = mated ? p_wrong_given_mated(c) : galleries_[c].fpir();
+        // One integral serves both: P(mate) = (1 − FNMR) − I, P(wrong | mated) = FNMR·FPIR + I.
+        const double overtaken = mated ? overtaken_integral(c) : 0.0;
+        law.mate = mated ? (1 - fnmr_[c]) - overtaken : 0.0;
+        law.wrong = mated ? fnmr_[c] * galleries_[c].fpir() + overtaken : galleries_[c].fpir();
         law.owner = owner_distribution(c, mated);
         law.mate = std::max(law.mate, 0.0);  // rounding can leave −1e-17
         law.wrong = std::max(law.wrong, 0.0);
