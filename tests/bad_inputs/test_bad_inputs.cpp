@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "stopscan/cli.hpp"
+#include "support/temp_dir.hpp"
 
 namespace fs = std::filesystem;
 
@@ -29,30 +30,7 @@ namespace {
 
 const fs::path CORPUS = fs::path(STOPSCAN_SOURCE_DIR) / "tests" / "bad_inputs";
 
-class TempDir {
-public:
-    TempDir() {
-        std::string pattern = (fs::temp_directory_path() / "stopscan-bad-XXXXXX").string();
-        if (::mkdtemp(pattern.data()) == nullptr)
-            throw std::runtime_error("mkdtemp failed for " + pattern);
-        path_ = pattern;
-    }
-    ~TempDir() {
-        std::error_code ec;
-        fs::remove_all(path_, ec);
-    }
-    TempDir(const TempDir&) = delete;
-    TempDir& operator=(const TempDir&) = delete;
-
-    const fs::path& path() const { return path_; }
-
-    // A path inside the directory that does not exist yet.
-    fs::path fresh(const std::string& stem) { return path_ / (stem + "-" + std::to_string(n_++)); }
-
-private:
-    fs::path path_;
-    int n_ = 0;
-};
+using stopscan::test::TempDir;
 
 struct CliResult {
     int code = -1;

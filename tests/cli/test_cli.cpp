@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "stopscan/cli.hpp"
+#include "support/temp_dir.hpp"
 
 namespace fs = std::filesystem;
 
@@ -31,46 +32,7 @@ namespace {
 
 constexpr const char* PREFIX = "stopscan: error: ";
 
-// A fresh directory under the system temporary directory, removed with its contents.
-class TempDir {
-public:
-    TempDir() {
-        std::string pattern = (fs::temp_directory_path() / "stopscan-cli-XXXXXX").string();
-        if (::mkdtemp(pattern.data()) == nullptr)
-            throw std::runtime_error("mkdtemp failed for " + pattern);
-        path_ = pattern;
-    }
-    ~TempDir() {
-        std::error_code ec;
-        fs::remove_all(path_, ec);
-    }
-    TempDir(const TempDir&) = delete;
-    TempDir& operator=(const TempDir&) = delete;
-
-    const fs::path& path() const { return path_; }
-
-    // A path inside the directory that does not exist yet.
-    fs::path fresh(const std::string& stem) {
-        fs::path p;
-        do p = path_ / (stem + "-" + std::to_string(counter_++));
-        while (fs::exists(p));
-        return p;
-    }
-
-    // Writes `text` byte for byte to a new file and returns its path.
-    std::string write(const std::string& name, const std::string& text) {
-        const fs::path p = path_ / name;
-        std::ofstream file(p, std::ios::binary | std::ios::trunc);
-        file << text;
-        file.close();
-        if (!file) throw std::runtime_error("cannot write fixture " + p.string());
-        return p.string();
-    }
-
-private:
-    fs::path path_;
-    int counter_ = 0;
-};
+using stopscan::test::TempDir;
 
 struct CliResult {
     int code = -1;
