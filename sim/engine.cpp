@@ -41,6 +41,7 @@ struct Engine::Model {
     std::size_t n_db;
     std::vector<DatabaseRole> roles;
     std::vector<const Policy*> policies;
+    std::vector<const std::vector<DatabaseRule>*> cell_rules;  // [policy * cells + cell]
     std::vector<bool> searched;         // per database: does any policy of the plan search it?
     std::vector<CellDatabase> cell_db;  // [cell * n_db + d]
     std::vector<std::optional<MatchModel>> match;  // [m * n_db + d], where the modality is used
@@ -70,8 +71,12 @@ struct Engine::Model {
         for (const auto p : plan.policies) policies.push_back(&s.policies[p]);
         searched.assign(n_db, false);
         for (const auto* p : policies)
-            for (std::size_t d = 0; d < n_db; ++d)
-                searched[d] = searched[d] || p->rules[d].access != Access::none;
+            for (std::size_t d = 0; d < n_db; ++d) searched[d] = searched[d] || p->ever_searches(d);
+        cell_rules.resize(policies.size() * C);
+        for (std::size_t p = 0; p < policies.size(); ++p)
+            for (std::size_t c = 0; c < C; ++c)
+                cell_rules[p * C + c] = &policies[p]->rules_for_category(
+                    policies[p]->varies_by ? cells.category(c, *policies[p]->varies_by) : 0);
 
         // Stops: mean stops per person of a cell is total × propensity / Σ population × propensity.
         const auto mu = detail::mean_stops_per_person(s, cells);
@@ -240,7 +245,8 @@ struct Engine::Model {
             for (std::size_t p = 0; p < policies.size(); ++p) {
                 std::uint64_t* row = tally + (p * C + cell) * K;
                 ++row[MetricLayout::STOPS];
-                if (apply_policy(*policies[p], facts, layout, row)) wrongful_any |= 1u << p;
+                if (apply_policy(*cell_rules[p * C + cell], facts, layout, row))
+                    wrongful_any |= 1u << p;
             }
         }
         for (std::size_t p = 0; p < policies.size(); ++p) {

@@ -91,7 +91,7 @@ constexpr std::size_t index(bool arrested, bool referred, bool wrongful) {
 
 // Adds the expected counts of one search of database d (weight × per-stop probabilities)
 // for the chain states that search it, and moves the chain. Mirrors apply_policy's rules.
-void expected_search(const Policy& policy, std::size_t d, const SearchLaw& law,
+void expected_search(const std::vector<DatabaseRule>& rules, std::size_t d, const SearchLaw& law,
                      const PersonRecord& person, const ActionOdds& odds, DatabaseRole role,
                      const MetricLayout& layout, bool custody_phase, double weight,
                      ChainState& chain, double* row) {
@@ -125,7 +125,7 @@ void expected_search(const Policy& policy, std::size_t d, const SearchLaw& law,
     if (person.enrolled && (person.wrong_link || person.flag != person.truth))
         row[layout.at(d, MetricLayout::RECORD_ERROR_HITS)] += w * o.mate;
 
-    const DatabaseRule& rule = policy.rules[d];
+    const DatabaseRule& rule = rules[d];
     for (const Branch& b : branches(law, person)) {
         const SearchResult& r = b.result;
         const bool shown = r.hit != Hit::none && rule.display != Display::none;
@@ -254,6 +254,8 @@ Expectation expected_counts_fixed(const RunPlan& plan) {
             }
             for (std::size_t p = 0; p < plan.policies.size(); ++p) {
                 const Policy& policy = s.policies[plan.policies[p]];
+                const auto& rules = policy.rules_for_category(
+                    policy.varies_by ? cells.category(c, *policy.varies_by) : 0);
                 double* row = e.counts.data() + (p * C + c) * K;
                 double wrongful_per_stop = 0;
                 for (std::size_t m = 0; m < MODALITY_COUNT; ++m) {
@@ -263,9 +265,9 @@ Expectation expected_counts_fixed(const RunPlan& plan) {
                     chain[0] = 1;
                     for (const bool custody : {false, true})
                         for (std::size_t d = 0; d < D; ++d) {
-                            const Access access = policy.rules[d].access;
+                            const Access access = rules[d].access;
                             if (access != (custody ? Access::custody : Access::street)) continue;
-                            expected_search(policy, d, laws[m * D + d], records[d],
+                            expected_search(rules, d, laws[m * D + d], records[d],
                                             cell_db[c * D + d].odds, s.databases[d].role, e.layout,
                                             custody, weight, chain, row);
                         }

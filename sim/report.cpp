@@ -808,9 +808,37 @@ std::string report_html(const Results& results, const Summary& summary,
         const Policy& policy = s.policies[p];
         o << "<tr><th scope=\"row\">" << html_escape(policy.name) << "</th><td>"
           << html_escape(policy.description) << "</td>";
-        for (const auto& rule : policy.rules)
-            o << "<td>" << ACCESS[static_cast<int>(rule.access)] << "; "
-              << DISPLAY[static_cast<int>(rule.display)] << "; " << number(rule.verify) << "</td>";
+        for (std::size_t d = 0; d < policy.rules.size(); ++d) {
+            // A rule that varies by area lists each distinct rule with its categories.
+            std::vector<std::pair<std::string, std::string>> variants;  // rule text, categories
+            auto text = [&](const DatabaseRule& rule) {
+                return std::string(ACCESS[static_cast<int>(rule.access)]) + "; " +
+                       DISPLAY[static_cast<int>(rule.display)] + "; " + number(rule.verify);
+            };
+            if (!policy.varies_by) {
+                variants.emplace_back(text(policy.rules[d]), "");
+            } else {
+                const Dimension& dim = s.dimensions[*policy.varies_by];
+                for (std::size_t k = 0; k < dim.categories.size(); ++k) {
+                    const auto t = text(policy.rules_by_category[k][d]);
+                    auto it = std::find_if(variants.begin(), variants.end(),
+                                           [&](const auto& v) { return v.first == t; });
+                    if (it == variants.end()) it = variants.insert(variants.end(), {t, ""});
+                    it->second += (it->second.empty() ? "" : ", ") + dim.categories[k];
+                }
+                if (variants.size() == 1) variants.front().second.clear();
+            }
+            o << "<td>";
+            for (std::size_t v = 0; v < variants.size(); ++v)
+                o << (v ? "<br>" : "") << variants[v].first
+                  << (variants[v].second.empty()
+                          ? std::string()
+                          : " <span class=\"unit\">(" +
+                                html_escape(s.dimensions[*policy.varies_by].name + ": " +
+                                            variants[v].second) +
+                                ")</span>");
+            o << "</td>";
+        }
         o << "</tr>\n";
     }
     o << "</tbody></table>\n</section>\n";

@@ -420,7 +420,43 @@ Policy preset_policy(const std::string& name, const std::vector<Database>& datab
     return policy;
 }
 
-Policy read_policy(const Reader& in, const std::string& name,
+// `DB.access.<dimension> = Category:value, ...`: the rule for persons of those categories
+// (police force areas, typically). Every override of one policy must use one dimension.
+template <typename Apply>
+void read_rule_overrides(const Reader& in, Policy& policy, const std::vector<Dimension>& dims,
+                         const std::string& key_prefix, std::size_t d, Apply apply) {
+    for (std::size_t k = 0; k < dims.size(); ++k) {
+        const std::string key = key_prefix + "." + dims[k].name;
+        const auto* s = in.find(key);
+        if (!s) continue;
+        if (policy.varies_by && *policy.varies_by != k)
+            in.fail(key, "this policy already varies by " + dims[*policy.varies_by].name +
+                             ": a policy's rules may vary by one dimension only");
+        if (!policy.varies_by) {
+            policy.varies_by = k;
+            policy.rules_by_category.assign(dims[k].categories.size(), policy.rules);
+        }
+        const auto items = split_list(s->value);
+        if (items.empty()) in.fail(key, "empty list: write Category:value, ...");
+        std::set<std::string> seen;
+        for (const auto& item : items) {
+            const auto colon = item.find(':');
+            if (colon == std::string::npos) in.fail(key, "'" + item + "' is not Category:value");
+            const auto category = std::string(trim(std::string_view(item).substr(0, colon)));
+            const auto it = std::find(dims[k].categories.begin(), dims[k].categories.end(), category);
+            if (it == dims[k].categories.end())
+                in.fail(key, "unknown category '" + category + "' of dimension " + dims[k].name +
+                                 ": allowed: " + join(dims[k].categories));
+            if (!seen.insert(category).second)
+                in.fail(key, "category '" + category + "' given twice");
+            const auto value = std::string(trim(std::string_view(item).substr(colon + 1)));
+            apply(policy.rules_by_category[static_cast<std::size_t>(it - dims[k].categories.begin())][d],
+                  key, value);
+        }
+    }
+}
+
+Policy read_policy(const Reader& in, const std::string& name, const std::vector<Dimension>& dims,
                    const std::vector<Database>& databases) {
     const std::string p = "policy." + name + ".";
     const bool is_preset =
@@ -451,6 +487,30 @@ Policy read_policy(const Reader& in, const std::string& name,
         rule.display = in.choice(dp + "display", DISPLAY, rule.display);
         rule.verify =
             in.number_or(dp + "verify", rule.verify, 0.0, 1.0, "must be a probability in [0, 1]");
+    }
+    // Category overrides apply on top of the policy's own rules, so they are read second.
+    auto pick = [&](const auto& options, const std::string& key, const std::string& value) {
+        for (std::size_t i = 0; i < options.size(); ++i)
+            if (value == options[i]) return i;
+        in.fail(key, "'" + value + "' is not one of: " +
+                         join(std::vector<std::string>(options.begin(), options.end())));
+    };
+    for (std::size_t d = 0; d < databases.size(); ++d) {
+        const std::string dp = p + databases[d].name + ".";
+        read_rule_overrides(in, policy, dims, dp + "access", d,
+                            [&](DatabaseRule& r, const std::string& key, const std::string& v) {
+                                r.access = static_cast<Access>(pick(ACCESS, key, v));
+                            });
+        read_rule_overrides(in, policy, dims, dp + "display", d,
+                            [&](DatabaseRule& r, const std::string& key, const std::string& v) {
+                                r.display = static_cast<Display>(pick(DISPLAY, key, v));
+                            });
+        read_rule_overrides(in, policy, dims, dp + "verify", d,
+                            [&](DatabaseRule& r, const std::string& key, const std::string& v) {
+                                r.verify = in.parse_number(key, v, 0.0, 1.0,
+                                                           "must be a probability in [0, 1]",
+                                                           false, -1, false);
+                            });
     }
     return policy;
 }
@@ -515,9 +575,18 @@ std::vector<std::string> declared_keys(const Settings& settings) {
         keys.push_back(p + "description");
         keys.push_back(p + "based_on");
         for (const auto& db : dbs)
-            for (const char* k : {"access", "display", "verify"}) keys.push_back(p + db + "." + k);
+            for (const char* k : {"access", "display", "verify"}) {
+                keys.push_back(p + db + "." + k);
+                for (const auto& d : dims) keys.push_back(p + db + "." + k + "." + d);
+            }
     }
     return keys;
+}
+
+bool Policy::ever_searches(std::size_t d) const noexcept {
+    if (!varies_by) return rules[d].access != Access::none;
+    return std::any_of(rules_by_category.begin(), rules_by_category.end(),
+                       [&](const std::vector<DatabaseRule>& r) { return r[d].access != Access::none; });
 }
 
 const Policy* Scenario::find_policy(const std::string& policy_name) const {
@@ -650,7 +719,7 @@ Scenario load_scenario(const Settings& settings) {
     }
 
     for (const auto& name : policy_section_names(settings))
-        s.policies.push_back(read_policy(in, name, s.databases));
+        s.policies.push_back(read_policy(in, name, s.dimensions, s.databases));
     // Presets first, in MODEL.md order, then custom policies alphabetically.
     std::stable_partition(s.policies.begin(), s.policies.end(), [](const Policy& p) {
         return std::find_if(PRESET_POLICIES.begin(), PRESET_POLICIES.end(),

@@ -20,9 +20,9 @@ void count_wrongful(std::uint64_t* row, const MetricLayout& layout, std::size_t 
                                                : MetricLayout::WRONGFUL_BY_RECORD_ERROR)];
 }
 
-void search(const Policy& policy, const StopFacts& stop, const MetricLayout& layout,
-            std::uint64_t* row, std::size_t d, ActionState& state) {
-    const DatabaseRule& rule = policy.rules[d];
+void search(const std::vector<DatabaseRule>& rules, const StopFacts& stop,
+            const MetricLayout& layout, std::uint64_t* row, std::size_t d, ActionState& state) {
+    const DatabaseRule& rule = rules[d];
     const SearchResult& result = stop.results[d];
     const PersonRecord& person = stop.records[d];
     ++row[layout.at(d, MetricLayout::SEARCHES)];
@@ -93,18 +93,19 @@ void search(const Policy& policy, const StopFacts& stop, const MetricLayout& lay
 
 }  // namespace
 
-bool apply_policy(const Policy& policy, const StopFacts& stop, const MetricLayout& layout,
+bool apply_policy(const std::vector<DatabaseRule>& rules, const StopFacts& stop,
+                  const MetricLayout& layout,
                   std::uint64_t* row) noexcept {
     ActionState state;
     // Street searches first, in database order; custody searches happen only after an
     // arrest on the street (MODEL.md §6: "searched only in custody after an arrest").
     for (const Phase phase : {Phase::street, Phase::custody}) {
         for (std::size_t d = 0; d < stop.databases; ++d) {
-            const Access access = policy.rules[d].access;
+            const Access access = rules[d].access;
             const bool searched = phase == Phase::street
                                       ? access == Access::street
                                       : access == Access::custody && state.arrested;
-            if (searched) search(policy, stop, layout, row, d, state);
+            if (searched) search(rules, stop, layout, row, d, state);
         }
     }
     return state.wrongful;

@@ -260,12 +260,26 @@ std::string manifest_json(const Results& results, const Provenance& provenance) 
         const Policy& policy = s.policies[results.plan.policies[p]];
         out << (p ? ",\n" : "\n") << "    " << json_string(policy.name)
             << ": {\"description\": " << json_string(policy.description);
-        for (std::size_t d = 0; d < s.databases.size(); ++d) {
-            const DatabaseRule& rule = policy.rules[d];
-            out << ", " << json_string(s.databases[d].name) << ": {\"access\": \""
-                << ACCESS[static_cast<int>(rule.access)] << "\", \"display\": \""
-                << DISPLAY[static_cast<int>(rule.display)]
-                << "\", \"verify\": " << format_value(rule.verify) << "}";
+        auto write_rules = [&](const std::vector<DatabaseRule>& rules) {
+            for (std::size_t d = 0; d < s.databases.size(); ++d) {
+                const DatabaseRule& rule = rules[d];
+                out << ", " << json_string(s.databases[d].name) << ": {\"access\": \""
+                    << ACCESS[static_cast<int>(rule.access)] << "\", \"display\": \""
+                    << DISPLAY[static_cast<int>(rule.display)]
+                    << "\", \"verify\": " << format_value(rule.verify) << "}";
+            }
+        };
+        write_rules(policy.rules);
+        if (policy.varies_by) {
+            const Dimension& dim = s.dimensions[*policy.varies_by];
+            out << ", \"varies_by\": " << json_string(dim.name) << ", \"by_category\": {";
+            for (std::size_t k = 0; k < dim.categories.size(); ++k) {
+                out << (k ? ", " : "") << json_string(dim.categories[k]) << ": {\"category\": "
+                    << json_string(dim.categories[k]);
+                write_rules(policy.rules_by_category[k]);
+                out << "}";
+            }
+            out << "}";
         }
         out << "}";
     }

@@ -94,11 +94,25 @@ struct DatabaseRule {
     double verify = 0;  ///< P(an independent check catches an erroneous hit before action)
 };
 
-/// A named policy: one rule per database, in the scenario's database order.
+/// A named policy: one rule per database, in the scenario's database order. A policy may
+/// differ by the category of one dimension (the police force area: "IABS searched on the
+/// street in six forces, not in the others", RJN 2022).
 struct Policy {
     std::string name;
     std::string description;
-    std::vector<DatabaseRule> rules;
+    std::vector<DatabaseRule> rules;  ///< the rules wherever no category override applies
+    /// The dimension the rules vary by, if any, and rules_by_category[k][d] for its category
+    /// k (a full copy per category, overrides applied).
+    std::optional<std::size_t> varies_by;
+    std::vector<std::vector<DatabaseRule>> rules_by_category;
+
+    /// The rules that apply to persons of category `category` of dimension `varies_by`
+    /// (ignored when the policy is uniform).
+    const std::vector<DatabaseRule>& rules_for_category(std::size_t category) const noexcept {
+        return varies_by ? rules_by_category[category] : rules;
+    }
+    /// Whether any category's rule lets police search database d at all.
+    bool ever_searches(std::size_t d) const noexcept;
 };
 
 /// The four presets of MODEL.md §6, in this order.

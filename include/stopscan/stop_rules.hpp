@@ -65,10 +65,12 @@ struct StopFacts {
     std::size_t databases;
 };
 
-/// Adds the counts of one stop under one policy to `row` (a tally row laid out by
+/// Adds the counts of one stop under one policy's rules for the person's cell
+/// (Policy::rules_for_category) to `row` (a tally row laid out by
 /// `layout`) and returns whether the stop produced at least one wrongful outcome. Does not
 /// count stops or persons (the caller does).
-bool apply_policy(const Policy& policy, const StopFacts& stop, const MetricLayout& layout,
+bool apply_policy(const std::vector<DatabaseRule>& rules, const StopFacts& stop,
+                  const MetricLayout& layout,
                   std::uint64_t* row) noexcept;
 
 }  // namespace stopscan

@@ -23,7 +23,7 @@ struct Stop {
     std::vector<std::uint64_t> row = std::vector<std::uint64_t>(layout.size(), 0);
 
     bool apply(const Policy& p) {
-        return apply_policy(p, {results, records, odds, draws, roles, 2}, layout, row.data());
+        return apply_policy(p.rules, {results, records, odds, draws, roles, 2}, layout, row.data());
     }
     std::uint64_t at(std::size_t d, MetricLayout::PerDatabase m) const {
         return row[layout.at(d, m)];
@@ -32,7 +32,10 @@ struct Stop {
 };
 
 Policy policy(Access imm_access, Display imm_display = Display::full, double imm_verify = 0) {
-    return {"p", "", {DatabaseRule{}, DatabaseRule{imm_access, imm_display, imm_verify}}};
+    Policy p;
+    p.name = "p";
+    p.rules = {DatabaseRule{}, DatabaseRule{imm_access, imm_display, imm_verify}};
+    return p;
 }
 
 const Policy DUAL = policy(Access::street);
