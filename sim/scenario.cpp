@@ -443,14 +443,16 @@ void read_rule_overrides(const Reader& in, Policy& policy, const std::vector<Dim
             const auto colon = item.find(':');
             if (colon == std::string::npos) in.fail(key, "'" + item + "' is not Category:value");
             const auto category = std::string(trim(std::string_view(item).substr(0, colon)));
-            const auto it = std::find(dims[k].categories.begin(), dims[k].categories.end(), category);
+            const auto it =
+                std::find(dims[k].categories.begin(), dims[k].categories.end(), category);
             if (it == dims[k].categories.end())
                 in.fail(key, "unknown category '" + category + "' of dimension " + dims[k].name +
                                  ": allowed: " + join(dims[k].categories));
             if (!seen.insert(category).second)
                 in.fail(key, "category '" + category + "' given twice");
             const auto value = std::string(trim(std::string_view(item).substr(colon + 1)));
-            apply(policy.rules_by_category[static_cast<std::size_t>(it - dims[k].categories.begin())][d],
+            apply(policy.rules_by_category[static_cast<std::size_t>(it -
+                                                                    dims[k].categories.begin())][d],
                   key, value);
         }
     }
@@ -508,8 +510,8 @@ Policy read_policy(const Reader& in, const std::string& name, const std::vector<
         read_rule_overrides(in, policy, dims, dp + "verify", d,
                             [&](DatabaseRule& r, const std::string& key, const std::string& v) {
                                 r.verify = in.parse_number(key, v, 0.0, 1.0,
-                                                           "must be a probability in [0, 1]",
-                                                           false, -1, false);
+                                                           "must be a probability in [0, 1]", false,
+                                                           -1, false);
                             });
     }
     return policy;
@@ -585,8 +587,9 @@ std::vector<std::string> declared_keys(const Settings& settings) {
 
 bool Policy::ever_searches(std::size_t d) const noexcept {
     if (!varies_by) return rules[d].access != Access::none;
-    return std::any_of(rules_by_category.begin(), rules_by_category.end(),
-                       [&](const std::vector<DatabaseRule>& r) { return r[d].access != Access::none; });
+    return std::any_of(
+        rules_by_category.begin(), rules_by_category.end(),
+        [&](const std::vector<DatabaseRule>& r) { return r[d].access != Access::none; });
 }
 
 const Policy* Scenario::find_policy(const std::string& policy_name) const {

@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 #include <algorithm>
 #include <boost/program_options.hpp>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -150,6 +151,12 @@ std::map<std::string, std::vector<int>> key_lines(const std::string& text) {
 }  // namespace
 
 Settings Settings::parse_ini(std::string_view raw_text, const std::string& file) {
+    std::vector<std::string> including;
+    return parse_ini(raw_text, file, including);
+}
+
+Settings Settings::parse_ini(std::string_view raw_text, const std::string& file,
+                             std::vector<std::string>& including) {
     Settings settings;
     settings.source_ = file;
     const std::string source = file.empty() ? "default scenario" : file;
@@ -167,6 +174,7 @@ Settings Settings::parse_ini(std::string_view raw_text, const std::string& file)
         throw InputError(source, e.what());
     }
     std::map<std::string, std::size_t> occurrence;
+    std::vector<std::pair<std::string, std::string>> includes;  // path, origin
     for (const auto& option : parsed.options) {
         const auto lines = lines_of.find(option.string_key);
         const std::size_t nth = occurrence[option.string_key]++;
@@ -175,15 +183,68 @@ Settings Settings::parse_ini(std::string_view raw_text, const std::string& file)
         const std::string origin = source + (line > 0 ? ":" + std::to_string(line) : "");
         const std::string value =
             option.value.empty() ? "" : std::string(trim(option.value.front()));
+        if (option.string_key == "include") {
+            const auto paths = split_list(value);
+            if (paths.empty())
+                throw InputError(origin, "include", value, "empty: give the file to include");
+            for (const auto& path : paths) includes.emplace_back(path, origin);
+            continue;
+        }
         auto [it, inserted] = settings.values_.emplace(option.string_key, Setting{value, origin});
         if (!inserted)
             throw InputError(origin, option.string_key, value,
                              "key given twice (first at " + it->second.origin + "): give it once");
     }
+    for (const auto& [path, origin] : includes) settings.merge_include(path, origin, including);
     return settings;
 }
 
+// An included file's keys join the including file's as if written there: a key given in
+// both is an error, as a key given twice in one file is, so that a calibrated fragment can
+// never be silently shadowed by an old value (docs/scenario.md, "Including files").
+void Settings::merge_include(const std::string& path, const std::string& origin,
+                             std::vector<std::string>& including) {
+    namespace fs = std::filesystem;
+    constexpr std::size_t MAX_DEPTH = 16;
+    const fs::path base = source_.empty() ? fs::current_path() : fs::path(source_).parent_path();
+    const fs::path target = fs::path(path).is_absolute() ? fs::path(path) : base / path;
+    std::error_code ec;
+    const auto canonical = fs::weakly_canonical(target, ec).string();
+    if (including.empty() && !source_.empty())
+        including.push_back(fs::weakly_canonical(source_, ec).string());
+    if (std::find(including.begin(), including.end(), canonical) != including.end()) {
+        std::string chain;
+        for (const auto& f : including) chain += fs::path(f).filename().string() + " -> ";
+        throw InputError(origin, "include", path,
+                         "include cycle: " + chain + fs::path(canonical).filename().string() +
+                             ": a file may not include itself, directly or not");
+    }
+    if (including.size() >= MAX_DEPTH)
+        throw InputError(origin, "include", path,
+                         "includes nested more than 16 deep: flatten the scenario");
+    if (!fs::exists(target, ec))
+        throw InputError(origin, "include", path,
+                         "no such file (looked for " + target.string() +
+                             "): paths are relative to the including file");
+    including.push_back(canonical);
+    const Settings inner = read_ini_file(target.string(), including);
+    including.pop_back();
+    for (const auto& [key, setting] : inner.values_) {
+        auto [it, inserted] = values_.emplace(key, setting);
+        if (!inserted)
+            throw InputError(
+                it->second.origin, key, it->second.value,
+                "key also given in the included file (" + setting.origin + "): give it once");
+    }
+    text_ += "\n# stopscan: included " + path + "\n" + inner.text_;
+}
+
 Settings Settings::read_ini_file(const std::string& path) {
+    std::vector<std::string> including;
+    return read_ini_file(path, including);
+}
+
+Settings Settings::read_ini_file(const std::string& path, std::vector<std::string>& including) {
     struct stat info {};
     if (::stat(path.c_str(), &info) != 0)
         throw InputError(path, "cannot read the scenario file: no such file");
@@ -197,7 +258,7 @@ Settings Settings::read_ini_file(const std::string& path) {
     if (!file) throw InputError(path, "cannot read the scenario file: permission denied");
     std::ostringstream content;
     content << file.rdbuf();
-    return parse_ini(content.str(), path);
+    return parse_ini(content.str(), path, including);
 }
 
 void Settings::apply_override(const std::string& assignment) {

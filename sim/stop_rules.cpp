@@ -94,8 +94,7 @@ void search(const std::vector<DatabaseRule>& rules, const StopFacts& stop,
 }  // namespace
 
 bool apply_policy(const std::vector<DatabaseRule>& rules, const StopFacts& stop,
-                  const MetricLayout& layout,
-                  std::uint64_t* row) noexcept {
+                  const MetricLayout& layout, std::uint64_t* row) noexcept {
     ActionState state;
     // Street searches first, in database order; custody searches happen only after an
     // arrest on the street (MODEL.md §6: "searched only in custody after an arrest").

@@ -274,8 +274,8 @@ std::string manifest_json(const Results& results, const Provenance& provenance) 
             const Dimension& dim = s.dimensions[*policy.varies_by];
             out << ", \"varies_by\": " << json_string(dim.name) << ", \"by_category\": {";
             for (std::size_t k = 0; k < dim.categories.size(); ++k) {
-                out << (k ? ", " : "") << json_string(dim.categories[k]) << ": {\"category\": "
-                    << json_string(dim.categories[k]);
+                out << (k ? ", " : "") << json_string(dim.categories[k])
+                    << ": {\"category\": " << json_string(dim.categories[k]);
                 write_rules(policy.rules_by_category[k]);
                 out << "}";
             }

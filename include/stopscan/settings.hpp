@@ -25,7 +25,9 @@ class Settings {
 public:
     /// Parses INI text. `source` names the file in errors. Accepts a UTF-8 byte-order mark,
     /// CRLF line endings, tabs and trailing spaces. Throws InputError on a syntax error
-    /// (naming the line) and on a key given twice.
+    /// (naming the line) and on a key given twice. A top-level `include = FILE[, FILE]`
+    /// (before any section) merges other files, relative to `source`'s directory; a key
+    /// given in two files, an include cycle or nesting deeper than 16 is an error.
     static Settings parse_ini(std::string_view text, const std::string& source);
 
     /// Reads and parses a file. Throws InputError if it cannot be read or is not text.
@@ -52,6 +54,14 @@ public:
     const std::string& text() const noexcept { return text_; }
 
 private:
+    // `including` holds the canonical paths of the files being read, outermost first, to
+    // detect include cycles.
+    static Settings parse_ini(std::string_view text, const std::string& source,
+                              std::vector<std::string>& including);
+    static Settings read_ini_file(const std::string& path, std::vector<std::string>& including);
+    void merge_include(const std::string& path, const std::string& origin,
+                       std::vector<std::string>& including);
+
     std::map<std::string, Setting> values_;
     std::string source_;
     std::string text_;

@@ -70,7 +70,6 @@ struct StopFacts {
 /// `layout`) and returns whether the stop produced at least one wrongful outcome. Does not
 /// count stops or persons (the caller does).
 bool apply_policy(const std::vector<DatabaseRule>& rules, const StopFacts& stop,
-                  const MetricLayout& layout,
-                  std::uint64_t* row) noexcept;
+                  const MetricLayout& layout, std::uint64_t* row) noexcept;
 
 }  // namespace stopscan

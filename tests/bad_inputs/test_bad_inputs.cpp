@@ -5,7 +5,8 @@
 // A case is NNN-name.ini (a scenario with one defect, run as `stopscan run FILE --out DIR`) or
 // NNN-name.args (command-line arguments after `stopscan`, one per line), with NNN-name.expected:
 // line 1 the stderr line, line 2 the exit code. In .args and .expected, @FILE@ is the scenario
-// path (for .args: scenarios/default.ini) and @OUT@ a fresh, non-existent output directory.
+// path (for .args: scenarios/default.ini), @DIR@ its directory and @OUT@ a fresh, non-existent
+// output directory.
 // Inputs too large to keep in the repository (10^6 categories, a 1 MiB value) are generated.
 
 #include <catch2/catch.hpp>
@@ -71,7 +72,8 @@ std::vector<std::string> lines_of(const std::string& text) {
 
 // `text` with every @FILE@ replaced by `file` and every @OUT@ by `out`.
 std::string substituted(std::string text, const std::string& file, const std::string& out) {
-    const std::pair<std::string, std::string> tokens[] = {{"@FILE@", file}, {"@OUT@", out}};
+    const std::pair<std::string, std::string> tokens[] = {
+        {"@FILE@", file}, {"@OUT@", out}, {"@DIR@", fs::path(file).parent_path().string()}};
     for (const auto& [token, value] : tokens) {
         for (auto pos = text.find(token); pos != std::string::npos;
              pos = text.find(token, pos + value.size()))
