@@ -117,6 +117,7 @@ void expected_search(const std::vector<DatabaseRule>& rules, std::size_t d, cons
         row[layout.at(d, MetricLayout::NONMATED_FALSE_MATCHES)] += w * o.wrong;
     }
     row[layout.at(d, MetricLayout::FALSE_MATCHES)] += w * o.wrong;
+    row[layout.at(d, MetricLayout::HITS)] += w * (o.mate + o.wrong);
     row[layout.at(d, MetricLayout::FALSE_MATCHES_SAME_CELL)] += w * o.wrong * law.same_cell[mated];
     for (std::size_t k = 0; k < layout.dimensions().size(); ++k)
         row[layout.same_category(d, k)] += w * o.wrong * law.same_category[mated][k];

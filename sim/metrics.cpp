@@ -24,7 +24,8 @@ std::string MetricLayout::name(std::size_t index) const {
         "mates_missed",
         "nonmated_searches",
         "nonmated_false_matches",
-        "false_matches_same_cell"};
+        "false_matches_same_cell",
+        "hits"};
     if (index < FIXED_COUNT) return FIXED_NAMES[index];
     const std::size_t offset = index - FIXED_COUNT;
     const std::size_t within = offset % block();

@@ -39,6 +39,7 @@ void search(const std::vector<DatabaseRule>& rules, const StopFacts& stop,
         for (std::size_t k = 0; k < layout.dimensions().size(); ++k)
             if (result.same_category & (1u << k)) ++row[layout.same_category(d, k)];
     }
+    if (result.hit != Hit::none) ++row[layout.at(d, MetricLayout::HITS)];
     switch (result.hit) {
         case Hit::none:
             return;

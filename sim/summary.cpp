@@ -67,6 +67,9 @@ public:
         add({"stops_per_1000", Kind::per_population, MetricLayout::STOPS, 0, 1e3});
         add({"stop_rate_ratio", Kind::ratio, MetricLayout::STOPS});
         add_count("persons_stopped", MetricLayout::PERSONS_STOPPED);
+        // Uses per person scanned: the repeat-stop calibration target (42 uses on 35 people).
+        add({"stops_per_person", Kind::fraction, MetricLayout::STOPS, MetricLayout::PERSONS_STOPPED,
+             1});
         for (const auto m : {MetricLayout::SEARCHES, MetricLayout::TRUE_MATCHES,
                              MetricLayout::FALSE_MATCHES, MetricLayout::RECORD_ERROR_HITS,
                              MetricLayout::MATED_SEARCHES, MetricLayout::NONMATED_SEARCHES})
@@ -80,6 +83,11 @@ public:
             add({"fnir." + db, Kind::fraction, layout.at(d, MetricLayout::MATES_MISSED),
                  layout.at(d, MetricLayout::MATED_SEARCHES), 1});
         }
+        // Share of searches that returned a record: the "identifications" of the Met's first
+        // months and the share of people scanned found on IABS (calibration targets).
+        for (std::size_t d = 0; d < n_db; ++d)
+            add({"hit_share." + layout.databases()[d], Kind::fraction,
+                 layout.at(d, MetricLayout::HITS), layout.at(d, MetricLayout::SEARCHES), 1});
         for (std::size_t d = 0; d < n_db; ++d)
             add({"false_match_share_same_group." + layout.databases()[d], Kind::same_group,
                  layout.at(d, MetricLayout::FALSE_MATCHES), d});

@@ -39,6 +39,7 @@ public:
         NONMATED_SEARCHES,        ///< searches of people not enrolled
         NONMATED_FALSE_MATCHES,   ///< non-mated searches that returned a record
         FALSE_MATCHES_SAME_CELL,  ///< false matches whose record's owner is in the probe's cell
+        HITS,                     ///< searches that returned any record (an "identification")
         PER_DATABASE_COUNT
     };
 
