@@ -639,13 +639,13 @@ std::string propensity_fragment(const std::vector<Dimension>& dims, const FitRes
     for (const auto d : fit.fitted_dimensions)
         fitted_names += (fitted_names.empty() ? "" : ", ") + dims[d].name;
     out += "# Fitted: " + (fitted_names.empty() ? std::string("nothing") : fitted_names) +
-           ", so that the scenario's marginal stop-rate ratios equal the targets.\n";
+           " (marginal stop-rate ratios equal to the targets).\n";
     out += "# Largest relative residual " + number(fit.max_residual, 3) + " after " +
-           std::to_string(fit.iterations) + " iterations (tolerance " + number(fit.tolerance, 3) +
-           ").\n";
+           std::to_string(fit.iterations) + (fit.iterations == 1 ? " iteration" : " iterations") +
+           " (tolerance " + number(fit.tolerance, 3) + ").\n";
     out +=
-        "# The factors hold for the scenario's population shares and other propensity "
-        "factors: refit after changing those.\n";
+        "# The factors hold only for the scenario's population shares and its other\n"
+        "# propensity factors: refit after changing those.\n";
     out += "[stops]\n";
     for (const auto d : fit.fitted_dimensions) {
         const auto& dim = dims[d];

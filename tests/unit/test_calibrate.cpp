@@ -13,6 +13,7 @@
 #include "stopscan/calibrate.hpp"
 #include "stopscan/cells.hpp"
 #include "stopscan/error.hpp"
+#include "stopscan/scenario.hpp"
 #include "stopscan/settings.hpp"
 
 using namespace stopscan;
@@ -422,8 +423,10 @@ TEST_CASE("the fragment is a valid INI text that reproduces the fit", "[calibrat
     CHECK(text.rfind("# Stop propensity factors fitted by `stopscan calibrate`", 0) == 0);
     CHECK(text.find("# counts: c.csv\n# population: p.csv\n# scenario: s.ini\n") !=
           std::string::npos);
-    CHECK(text.find("# Fitted: ethnicity, sex,") != std::string::npos);
-    CHECK(text.find("iterations (tolerance 1e-10)") != std::string::npos);
+    CHECK(
+        text.find("# Fitted: ethnicity, sex (marginal stop-rate ratios equal to the targets).\n") !=
+        std::string::npos);
+    CHECK(text.find(" after 1 iteration (tolerance 1e-10).\n") != std::string::npos);
     const auto s = Settings::parse_ini(text, "fragment.ini");
     REQUIRE(s.find("stops.propensity.ethnicity"));
     REQUIRE(s.find("stops.propensity.sex"));
@@ -444,4 +447,51 @@ TEST_CASE("the fragment is a valid INI text that reproduces the fit", "[calibrat
     CHECK(rates[0][1] / rates[0][0] == Approx(4.0).epsilon(1e-5));
     CHECK(rates[0][2] / rates[0][0] == Approx(2.0).epsilon(1e-5));
     CHECK(rates[1][0] / rates[1][1] == Approx(12.0).epsilon(1e-5));
+}
+
+TEST_CASE("the shipped example tables calibrate the default scenario", "[calibrate][example]") {
+    const std::string dir = std::string(STOPSCAN_SOURCE_DIR) + "/scenarios/data/";
+    const auto counts = read_count_table(dir + "foi-example-counts.csv");
+    const auto population = read_population_table(dir + "foi-example-population.csv");
+    CHECK(counts.areas() == std::vector<std::string>{"West Yorkshire", "Metropolitan", "Surrey"});
+    CHECK_NOTHROW(check_margins(counts));
+    const auto* mixed = counts.find("Surrey", "ethnicity", "Mixed");
+    REQUIRE(mixed);
+    CHECK(mixed->count.lo == 0);
+    CHECK(mixed->count.hi == 4);
+    CHECK(counts.find("Metropolitan", "sex", "Male")->count.lo == 19899);
+
+    const auto scenario = load_scenario(Settings::parse_ini(default_scenario_text(), "default"));
+    std::map<std::string, std::string> references;
+    for (const auto& d : scenario.dimensions) references[d.name] = d.categories[d.reference];
+    const auto rates = observed_rates(counts, population, references);
+    CHECK(rates.size() == 28);  // 3 areas × 7 rows + 7 pooled
+    const auto targets = targets_from_rates(rates, scenario.dimensions, "", counts.source);
+    const CellTable cells(scenario.dimensions, scenario.population);
+    const auto fit =
+        fit_propensity(scenario.dimensions, cells, scenario.propensity, targets, FitOptions{});
+    CHECK(fit.max_residual < 1e-10);
+
+    // The fragment, put over the scenario, reproduces the pooled ratios (to its 6 digits).
+    auto settings = Settings::parse_ini(default_scenario_text(), "default");
+    const auto fragment = Settings::parse_ini(
+        propensity_fragment(scenario.dimensions, fit, "example"), "fragment.ini");
+    for (const auto& [key, setting] : fragment.all())
+        settings.apply_override(key + "=" + setting.value);
+    const auto calibrated = load_scenario(settings);
+    const auto fitted = marginal_rates(calibrated.dimensions, cells, calibrated.propensity);
+    for (const auto& t : targets) {
+        const auto d = static_cast<std::size_t>(
+            std::find_if(calibrated.dimensions.begin(), calibrated.dimensions.end(),
+                         [&](const Dimension& x) { return x.name == t.dimension; }) -
+            calibrated.dimensions.begin());
+        const auto& dim = calibrated.dimensions[d];
+        for (const auto& [category, ratio] : t.ratios) {
+            CAPTURE(t.dimension, category);
+            const auto k = static_cast<std::size_t>(
+                std::find(dim.categories.begin(), dim.categories.end(), category) -
+                dim.categories.begin());
+            CHECK(fitted[d][k] / fitted[d][dim.reference] == Approx(ratio).epsilon(1e-5));
+        }
+    }
 }
