@@ -7,6 +7,7 @@
 #include <limits>
 #include <numeric>
 #include <stdexcept>
+#include <tuple>
 
 #include "stopscan/cells.hpp"
 #include "stopscan/error.hpp"
@@ -124,9 +125,15 @@ std::vector<RateRow> observed_rates(const CountTable& counts, const PopulationTa
         CountInterval count;
         double population;
     };
+    // Indexed lookups throughout: a table at the row limit must not take quadratic time.
+    using Key = std::tuple<std::string, std::string, std::string>;
+    std::map<Key, const PopulationRow*> population_of;
+    for (const auto& p : population.rows)
+        population_of.emplace(Key{p.area, p.dimension, p.category}, &p);
     std::vector<Cell> cells;
     for (const auto& r : counts.rows) {
-        const auto* p = population.find(r.area, r.dimension, r.category);
+        const auto found = population_of.find(Key{r.area, r.dimension, r.category});
+        const PopulationRow* p = found == population_of.end() ? nullptr : found->second;
         if (!p)
             throw InputError(counts.source + ":" + std::to_string(r.line),
                              "no population for " + key_text(r.area, r.dimension, r.category) +
@@ -138,17 +145,15 @@ std::vector<RateRow> observed_rates(const CountTable& counts, const PopulationTa
     if (areas.size() > 1) {
         // Pooled rows: sums over the areas that have the key, in first-appearance order.
         std::vector<Cell> pooled;
+        std::map<std::pair<std::string, std::string>, std::size_t> index;
         for (const auto& c : cells) {
-            auto it = std::find_if(pooled.begin(), pooled.end(), [&](const Cell& q) {
-                return q.dimension == c.dimension && q.category == c.category;
-            });
-            if (it == pooled.end()) {
-                pooled.push_back({POOLED_AREA, c.dimension, c.category, {0, 0}, 0.0});
-                it = pooled.end() - 1;
-            }
-            it->count.lo += c.count.lo;
-            it->count.hi += c.count.hi;
-            it->population += c.population;
+            const auto [it, added] =
+                index.emplace(std::make_pair(c.dimension, c.category), pooled.size());
+            if (added) pooled.push_back({POOLED_AREA, c.dimension, c.category, {0, 0}, 0.0});
+            Cell& q = pooled[it->second];
+            q.count.lo += c.count.lo;
+            q.count.hi += c.count.hi;
+            q.population += c.population;
         }
         cells.insert(cells.end(), pooled.begin(), pooled.end());
         areas.push_back(POOLED_AREA);
@@ -170,6 +175,9 @@ std::vector<RateRow> observed_rates(const CountTable& counts, const PopulationTa
         }
     }
 
+    std::map<Key, std::size_t> cell_index;
+    for (std::size_t i = 0; i < cells.size(); ++i)
+        cell_index.emplace(Key{cells[i].area, cells[i].dimension, cells[i].category}, i);
     std::vector<RateRow> rows;
     for (const auto& c : cells) {
         RateRow row;
@@ -185,15 +193,14 @@ std::vector<RateRow> observed_rates(const CountTable& counts, const PopulationTa
         if (c.count.suppressed())
             row.note = "suppressed count: rate at the midpoint, interval over the whole range";
         row.reference = reference.at(c.dimension);
-        const auto ref = std::find_if(cells.begin(), cells.end(), [&](const Cell& q) {
-            return q.area == c.area && q.dimension == c.dimension && q.category == row.reference;
-        });
-        if (ref == cells.end())
+        const auto ref_at = cell_index.find(Key{c.area, c.dimension, row.reference});
+        if (ref_at == cell_index.end())
             throw InputError(counts.source,
                              "reference category '" + row.reference + "' of " + c.dimension +
                                  " has no row" +
                                  (c.area.empty() ? std::string() : " for area " + c.area) +
                                  ": give its count, or choose another reference");
+        const Cell* ref = &cells[ref_at->second];
         row.is_reference = c.category == row.reference;
         const double ref_rate = ref->count.mid() / ref->population;
         if (row.is_reference) {

@@ -9,6 +9,7 @@
 #include <limits>
 #include <map>
 #include <optional>
+#include <set>
 #include <sstream>
 #include <tuple>
 
@@ -394,8 +395,9 @@ const CountRow* CountTable::find(const std::string& area, const std::string& dim
 
 std::vector<std::string> CountTable::areas() const {
     std::vector<std::string> out;
+    std::set<std::string> seen;
     for (const auto& r : rows)
-        if (std::find(out.begin(), out.end(), r.area) == out.end()) out.push_back(r.area);
+        if (seen.insert(r.area).second) out.push_back(r.area);
     return out;
 }
 
@@ -472,20 +474,23 @@ PopulationTable read_population_table(const std::string& path) {
 }
 
 void check_margins(const CountTable& counts) {
-    for (const auto& area : counts.areas()) {
-        // Dimensions in order of first appearance, with their [Σ lo, Σ hi].
-        std::vector<std::tuple<std::string, std::int64_t, std::int64_t>> sums;
-        for (const auto& r : counts.rows) {
-            if (r.area != area) continue;
-            auto it = std::find_if(sums.begin(), sums.end(),
-                                   [&](const auto& s) { return std::get<0>(s) == r.dimension; });
-            if (it == sums.end()) {
-                sums.emplace_back(r.dimension, 0, 0);
-                it = sums.end() - 1;
-            }
-            std::get<1>(*it) += r.count.lo;
-            std::get<2>(*it) += r.count.hi;
-        }
+    // Per area (in order of first appearance), per dimension (likewise): [Σ lo, Σ hi]. One
+    // pass with indices, so a table at the row limit is checked in well under a second.
+    using Sum = std::tuple<std::string, std::int64_t, std::int64_t>;
+    std::vector<std::pair<std::string, std::vector<Sum>>> areas;
+    std::map<std::string, std::size_t> area_index;
+    std::map<std::pair<std::string, std::string>, std::size_t> dim_index;
+    for (const auto& r : counts.rows) {
+        const auto [a, new_area] = area_index.emplace(r.area, areas.size());
+        if (new_area) areas.emplace_back(r.area, std::vector<Sum>{});
+        auto& sums = areas[a->second].second;
+        const auto [d, new_dim] =
+            dim_index.emplace(std::make_pair(r.area, r.dimension), sums.size());
+        if (new_dim) sums.emplace_back(r.dimension, 0, 0);
+        std::get<1>(sums[d->second]) += r.count.lo;
+        std::get<2>(sums[d->second]) += r.count.hi;
+    }
+    for (const auto& [area, sums] : areas) {
         const auto text = [](std::int64_t lo, std::int64_t hi) {
             return lo == hi ? with_thousands(lo) : with_thousands(lo) + "-" + with_thousands(hi);
         };

@@ -5,6 +5,7 @@
 #include <fstream>
 #include <string>
 
+#include "stopscan/calibrate.hpp"
 #include "stopscan/error.hpp"
 #include "stopscan/foi_table.hpp"
 #include "support/temp_dir.hpp"
@@ -303,4 +304,23 @@ TEST_CASE("thousands separators for messages", "[foi]") {
     CHECK(with_thousands(999) == "999");
     CHECK(with_thousands(1472) == "1,472");
     CHECK(with_thousands(-8799882) == "-8,799,882");
+}
+
+TEST_CASE("a table near the row limit is read without quadratic work", "[foi][calibrate]") {
+    // 100,000 rows in 1,000 areas: a quadratic lookup would take minutes, so finishing at all
+    // is the check (no timed assertion, as STYLE.md asks).
+    std::string counts = "area,dimension,category,count\n";
+    std::string population = "area,dimension,category,population\n";
+    for (int a = 0; a < 1000; ++a)
+        for (int k = 0; k < 100; ++k) {
+            const std::string key = "A" + std::to_string(a) + ",d,c" + std::to_string(k) + ",";
+            counts += key + std::to_string(k + 1) + "\n";
+            population += key + "1000\n";
+        }
+    const auto c = parse_count_table(counts, "c.csv");
+    CHECK(c.rows.size() == 100000);
+    CHECK_NOTHROW(check_margins(c));
+    const auto rates = observed_rates(c, parse_population_table(population, "p.csv"), {});
+    CHECK(rates.size() == 100100);
+    CHECK(rates.back().count.lo == 1000 * 100);
 }
