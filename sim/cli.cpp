@@ -383,6 +383,7 @@ int command_validate(const std::vector<std::string>& args, std::ostream& out) {
         << "  " << s.name << "\n  " << s.dimensions.size() << " dimensions, " << cells.size()
         << " cells, " << s.databases.size() << " databases, " << s.policies.size()
         << " policies defined, " << s.stops_total << " stops expected over " << s.period << "\n";
+    for (const auto& line : s.solved) out << "  solved: " << line << "\n";
     if (!vm.count("print-cells")) return EXIT_OK;
 
     double mass = 0;

@@ -7,6 +7,7 @@
 #include <limits>
 #include <set>
 
+#include "stopscan/calibrate.hpp"
 #include "stopscan/cells.hpp"
 #include "stopscan/error.hpp"
 #include "stopscan/parameter_distribution.hpp"
@@ -81,6 +82,21 @@ public:
     std::string text(const std::string& key, const std::string& fallback) const {
         const auto* s = find(key);
         return s ? s->value : fallback;
+    }
+
+    // Free text shown in reports: no control characters (they would garble a terminal or a
+    // CSV), and not empty when given, which is what `name = #1 scenario` reads as.
+    std::string label(const std::string& key, const std::string& fallback) const {
+        const auto* s = find(key);
+        if (!s) return fallback;
+        if (s->value.empty())
+            fail(key,
+                 "empty: give a text ('#' starts a comment anywhere on a line, so a value "
+                 "cannot contain it)");
+        for (const char c : s->value)
+            if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f)
+                fail(key, "contains a control character: use printable text only");
+        return s->value;
     }
 
     double number(const std::string& key, double lo, double hi, const std::string& allowed,
@@ -303,10 +319,6 @@ Dimension read_dimension(const Reader& in, const std::string& name,
                                            " in dimensions.names" +
                                            (allowed.empty() ? "" : ": allowed: " + join(allowed)));
         }
-        if (it->parent)
-            in.fail(
-                prefix + "parent",
-                "dimension " + it->name + " is itself conditional: a parent must be unconditional");
         dim.parent = static_cast<std::size_t>(it - earlier.begin());
         if (in.find(prefix + "shares"))
             in.fail(prefix + "shares",
@@ -536,14 +548,87 @@ void check_probabilities(const Reader& in, const CellTable& cells,
     }
 }
 
+// Targets given in place of parameters (docs/calibrate.md), solved here so that every run,
+// explain and sweep point sees the solved values: `target_ratio.DIM = Cat:ratio, ...` fits
+// that dimension's propensity factors by raking so that the marginal stop-rate ratios equal
+// the targets; `target_stops_per_person = R` solves the dispersion.
+void solve_stop_targets(const Reader& in, Scenario& s, const CellTable& cells) {
+    std::vector<MarginalTarget> targets;
+    for (const auto& dim : s.dimensions) {
+        const std::string key = "stops.target_ratio." + dim.name;
+        const auto* setting = in.find(key);
+        if (!setting) continue;
+        MarginalTarget target{dim.name, {}, setting->origin};
+        const auto items = split_list(setting->value);
+        if (items.empty()) in.fail(key, "empty list: write Category:ratio, ...");
+        const auto* factors = in.find("stops.propensity." + dim.name);
+        for (std::size_t index = 0; index < items.size(); ++index) {
+            const auto& item = items[index];
+            const auto colon = item.find(':');
+            if (colon == std::string::npos) in.fail(key, "'" + item + "' is not Category:ratio");
+            const auto category = std::string(trim(std::string_view(item).substr(0, colon)));
+            if (std::find(dim.categories.begin(), dim.categories.end(), category) ==
+                dim.categories.end())
+                in.fail(key, "unknown category '" + category + "' of dimension " + dim.name +
+                                 ": allowed: " + join(dim.categories));
+            if (target.ratios.count(category))
+                in.fail(key, "category '" + category + "' given twice");
+            if (factors) {
+                for (const auto& f : split_list(factors->value))
+                    if (std::string(trim(std::string_view(f).substr(0, f.find(':')))) == category)
+                        in.fail(key, "category '" + category +
+                                         "' has both a target ratio and a factor in "
+                                         "stops.propensity." +
+                                         dim.name + ": give one");
+            }
+            const auto value = std::string(trim(std::string_view(item).substr(colon + 1)));
+            target.ratios[category] = in.parse_number(
+                key, value, 1e-9, 1e9, "the ratio for " + category + " must be in [1e-9, 1e9]",
+                false, static_cast<int>(index));
+        }
+        targets.push_back(std::move(target));
+    }
+    if (!targets.empty()) {
+        const FitResult fit = fit_propensity(s.dimensions, cells, s.propensity, targets);
+        s.propensity = fit.propensity;
+        for (const auto d : fit.fitted_dimensions) {
+            std::string line = "stops.propensity." + s.dimensions[d].name + " =";
+            for (std::size_t k = 0; k < s.dimensions[d].categories.size(); ++k)
+                if (k != s.dimensions[d].reference)
+                    line += " " + s.dimensions[d].categories[k] + ":" +
+                            format_number(s.propensity.factors[d][k]);
+            s.solved.push_back(line + " (solved from stops.target_ratio." + s.dimensions[d].name +
+                               ")");
+        }
+    }
+    if (const auto* r = in.find("stops.target_stops_per_person")) {
+        if (in.find("stops.dispersion"))
+            in.fail("stops.dispersion",
+                    "given together with stops.target_stops_per_person, which solves it: give one");
+        const double target =
+            in.parse_number("stops.target_stops_per_person", r->value, 1.0, 1e6,
+                            "must be a number of stops per person in [1, 1e6]", false, -1, false);
+        std::vector<double> population(cells.size());
+        for (std::size_t c = 0; c < cells.size(); ++c)
+            population[c] = static_cast<double>(cells.population(c));
+        s.dispersion =
+            fit_dispersion(stop_means_by_cell(cells, s.propensity, s.stops_total), population,
+                           target, r->origin + ": stops.target_stops_per_person");
+        s.solved.push_back("stops.dispersion = " + format_number(s.dispersion) +
+                           " (solved from stops.target_stops_per_person = " + r->value + ")");
+    }
+}
+
 }  // namespace
 
 std::vector<std::string> declared_keys(const Settings& settings) {
-    std::vector<std::string> keys = {
-        "scenario.name",    "scenario.description", "scenario.period", "scenario.population",
-        "dimensions.names", "databases.names",      "stops.total",     "stops.dispersion",
-        "run.seed",         "run.replications",     "run.policies",    "run.baseline",
-        "run.band"};
+    std::vector<std::string> keys = {"scenario.name",    "scenario.description",
+                                     "scenario.period",  "scenario.population",
+                                     "dimensions.names", "databases.names",
+                                     "stops.total",      "stops.dispersion",
+                                     "run.seed",         "run.replications",
+                                     "run.policies",     "run.baseline",
+                                     "run.band",         "stops.target_stops_per_person"};
     for (const char* m : MODALITY_NAMES) keys.push_back(std::string("stops.modality.") + m);
     const auto dims = list_or_empty(settings, "dimensions.names");
     const auto dbs = list_or_empty(settings, "databases.names");
@@ -556,6 +641,7 @@ std::vector<std::string> declared_keys(const Settings& settings) {
                 keys.push_back(p + "shares." + c);
     }
     add_cell_parameter_keys(keys, "stops.propensity", dims);
+    for (const auto& d : dims) keys.push_back("stops.target_ratio." + d);
     for (const auto& db : dbs) {
         keys.push_back("database." + db + ".role");
         keys.push_back("database." + db + ".size");
@@ -643,9 +729,9 @@ Scenario load_scenario(const Settings& settings) {
 
     Scenario s;
     s.settings = settings;
-    s.name = in.text("scenario.name", "unnamed scenario");
-    s.description = in.text("scenario.description", "");
-    s.period = in.text("scenario.period", "the simulated period");
+    s.name = in.label("scenario.name", "unnamed scenario");
+    s.description = in.label("scenario.description", "");
+    s.period = in.label("scenario.period", "the simulated period");
     s.population = in.count("scenario.population", 1, MAX_POPULATION);
 
     std::size_t cell_count = 1;
@@ -665,10 +751,14 @@ Scenario load_scenario(const Settings& settings) {
 
     s.stops_total = in.count("stops.total", 0, MAX_STOPS);
     s.propensity = read_cell_parameter(in, s.dimensions, "stops.propensity", 1.0, false);
-    s.dispersion = in.find("stops.dispersion")
-                       ? in.number("stops.dispersion", 1e-12, std::numeric_limits<double>::max(),
-                                   "must be a number >= 1e-12, or 'inf' (Poisson)", true)
-                       : std::numeric_limits<double>::infinity();
+    const CellTable cells(s.dimensions, s.population);
+    solve_stop_targets(in, s, cells);
+    if (!in.find("stops.target_stops_per_person"))
+        s.dispersion =
+            in.find("stops.dispersion")
+                ? in.number("stops.dispersion", 1e-12, std::numeric_limits<double>::max(),
+                            "must be a number >= 1e-12, or 'inf' (Poisson)", true)
+                : std::numeric_limits<double>::infinity();
     double modality_sum = 0;
     for (std::size_t m = 0; m < MODALITY_COUNT; ++m) {
         const std::string key = std::string("stops.modality.") + MODALITY_NAMES[m];
@@ -684,7 +774,6 @@ Scenario load_scenario(const Settings& settings) {
     for (const auto& name : in.names("databases.names", "database"))
         s.databases.push_back(read_database(in, s.dimensions, name, s.modality_share));
 
-    const CellTable cells(s.dimensions, s.population);
     double propensity_mass = 0;
     for (std::size_t c = 0; c < cells.size(); ++c)
         propensity_mass += static_cast<double>(cells.population(c)) * cells.value(s.propensity, c);

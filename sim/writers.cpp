@@ -298,6 +298,9 @@ std::string manifest_json(const Results& results, const Provenance& provenance) 
             << ", \"distribution\": " << json_string(u.law.text()) << ", \"truncated_to\": ["
             << json_value(u.lo) << ", " << json_value(u.hi) << "]}";
     }
+    out << "],\n  \"solved_parameters\": [";
+    for (std::size_t i = 0; i < s.solved.size(); ++i)
+        out << (i ? ", " : "") << json_string(s.solved[i]);
     out << "]"
         << ",\n  \"precision\": "
         << (provenance.precision_json.empty() ? "null" : provenance.precision_json)

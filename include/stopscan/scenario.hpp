@@ -147,6 +147,9 @@ struct Scenario {
     /// Parameters written as distributions (MODEL.md §8), drawn once per replication; the
     /// values above hold their medians.
     std::vector<UncertainParameter> uncertain;
+    /// Parameters solved at load time from calibration targets (stops.target_ratio.*,
+    /// stops.target_stops_per_person), one "key = value (solved from ...)" line each.
+    std::vector<std::string> solved;
 
     /// The policy called `name`, or nullptr.
     const Policy* find_policy(const std::string& name) const;
