@@ -14,6 +14,7 @@
 #include <optional>
 #include <sstream>
 
+#include "cli_support.hpp"
 #include "stopscan/build_info.hpp"
 #include "stopscan/cells.hpp"
 #include "stopscan/engine.hpp"
@@ -30,6 +31,8 @@ namespace po = boost::program_options;
 namespace fs = std::filesystem;
 
 namespace stopscan {
+
+using namespace cli;
 
 namespace {
 
@@ -48,6 +51,10 @@ Usage:
   stopscan template [SCENARIO.ini] --db DB [--gallery N] [--group-weight W]
                                             search an explicit synthetic gallery (OpenCV)
                                             and compare with the score-level model
+  stopscan calibrate [SCENARIO.ini] --counts FILE --population FILE [--out FRAGMENT.ini]
+                    [--area NAME] [--uses N --people M]
+                                            observed rates and ratios from FOI tables, and
+                                            the propensity factors that reproduce them
   stopscan det [SCENARIO.ini] --db DB [--modality fingerprint|face]
                                             FMR, FNMR, FPIR and FNIR per group across
                                             thresholds (CSV), to see how a threshold
@@ -59,22 +66,6 @@ Without SCENARIO.ini the embedded default scenario is used (England & Wales, one
 fingerprint scans; see scenarios/default.ini). Exit codes: 0 success, 1 internal failure,
 2 bad input. Documentation: README.md, docs/scenario.md, docs/output.md.
 )";
-
-// Parses a signed integer strictly ("-5", "10x" and "" are errors), then range-checks it.
-std::int64_t parse_integer(const std::string& flag, const std::string& value, std::int64_t lo,
-                           std::int64_t hi) {
-    std::int64_t v = 0;
-    const auto* end = value.data() + value.size();
-    const auto r = std::from_chars(value.data(), end, v);
-    const std::string allowed =
-        "must be a whole number in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]";
-    const bool too_big = r.ec == std::errc::result_out_of_range && r.ptr == end;
-    if (!too_big && (value.empty() || r.ec != std::errc() || r.ptr != end))
-        throw InputError("command line", flag, value, "not a whole number: " + allowed);
-    if (too_big || v < lo || v > hi)
-        throw InputError("command line", flag, value, "out of range: " + allowed);
-    return v;
-}
 
 // "LOW,HIGH" with 0 <= LOW <= 1 <= HIGH.
 std::pair<double, double> parse_band(const std::string& text) {
@@ -114,77 +105,6 @@ void read_template_options(const po::variables_map& vm, RunOptions& run) {
             throw InputError("command line", "--group-weight", text, "must be a number in [0, 1)");
         run.template_options.group_weight = w;
     }
-}
-
-std::string join_args(const std::vector<std::string>& args) {
-    std::string out;
-    for (const auto& a : args) out += (out.empty() ? "" : " ") + a;
-    return out;
-}
-
-po::variables_map parse(const std::vector<std::string>& args,
-                        const po::options_description& options,
-                        const po::positional_options_description& positional) {
-    po::variables_map vm;
-    try {
-        // Prefix guessing off: "--rep" must not silently mean "--replications".
-        const auto style =
-            po::command_line_style::default_style & ~po::command_line_style::allow_guessing;
-        po::store(po::command_line_parser(args)
-                      .options(options)
-                      .positional(positional)
-                      .style(style)
-                      .run(),
-                  vm);
-        po::notify(vm);
-    } catch (const po::error& e) {
-        throw InputError("command line", std::string(e.what()) + " (see --help)");
-    }
-    return vm;
-}
-
-struct ScenarioChoice {
-    std::shared_ptr<const Scenario> scenario;
-    std::string path;
-};
-
-ScenarioChoice load(const po::variables_map& vm) {
-    ScenarioChoice choice;
-    if (vm.count("scenario")) {
-        const auto& files = vm["scenario"].as<std::vector<std::string>>();
-        if (files.size() > 1)
-            throw InputError("command line", "unexpected argument '" + files[1] +
-                                                 "': give at most one SCENARIO.ini (see --help)");
-        choice.path = files.front();
-    }
-    Settings settings = choice.path.empty() ? Settings::parse_ini(default_scenario_text(), "")
-                                            : Settings::read_ini_file(choice.path);
-    if (vm.count("set"))
-        for (const auto& assignment : vm["set"].as<std::vector<std::string>>())
-            settings.apply_override(assignment);
-    choice.scenario = std::make_shared<const Scenario>(load_scenario(settings));
-    return choice;
-}
-
-po::options_description scenario_options() {
-    po::options_description o("Scenario");
-    o.add_options()("set", po::value<std::vector<std::string>>()->composing(),
-                    "override a scenario key: --set section.key=value (repeatable)");
-    return o;
-}
-
-// Refuses a non-empty output directory unless --force, before any work is done.
-void check_output_directory(const std::string& out, bool force) {
-    std::error_code ec;
-    const auto status = fs::status(out, ec);
-    if (!fs::exists(status)) return;
-    if (!fs::is_directory(status))
-        throw InputError("command line", "--out", out,
-                         "exists and is not a directory: choose a directory path");
-    if (!force && !fs::is_empty(out, ec))
-        throw InputError("command line", "--out", out,
-                         "directory is not empty: add --force to overwrite its outputs, or choose "
-                         "another --out");
 }
 
 int command_run(const std::vector<std::string>& args, const std::string& command_line,
@@ -681,12 +601,14 @@ int dispatch(const std::vector<std::string>& args, std::ostream& out, std::ostre
     if (args[1] == "det") return command_det(rest, out);
     if (args[1] == "explain") return command_explain(rest, out);
     if (args[1] == "template") return command_template(rest, out);
-    const auto suggestion = nearest(args[1], {"run", "validate", "det", "explain", "template"});
-    throw InputError(
-        "command line",
-        "unknown command '" + args[1] + "'" +
-            (suggestion ? "; did you mean '" + *suggestion + "'?" : "") +
-            ": commands are run, validate, explain, det, template (see stopscan --help)");
+    if (args[1] == "calibrate") return command_calibrate(rest, out);
+    const auto suggestion =
+        nearest(args[1], {"run", "validate", "det", "explain", "template", "calibrate"});
+    throw InputError("command line",
+                     "unknown command '" + args[1] + "'" +
+                         (suggestion ? "; did you mean '" + *suggestion + "'?" : "") +
+                         ": commands are run, validate, explain, det, template, calibrate (see "
+                         "stopscan --help)");
 }
 
 }  // namespace

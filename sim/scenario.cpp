@@ -752,13 +752,12 @@ Scenario load_scenario(const Settings& settings) {
     s.stops_total = in.count("stops.total", 0, MAX_STOPS);
     s.propensity = read_cell_parameter(in, s.dimensions, "stops.propensity", 1.0, false);
     const CellTable cells(s.dimensions, s.population);
+    // The value is checked before solve_stop_targets refuses it next to a target.
+    s.dispersion = in.find("stops.dispersion")
+                       ? in.number("stops.dispersion", 1e-12, std::numeric_limits<double>::max(),
+                                   "must be a number >= 1e-12, or 'inf' (Poisson)", true)
+                       : std::numeric_limits<double>::infinity();
     solve_stop_targets(in, s, cells);
-    if (!in.find("stops.target_stops_per_person"))
-        s.dispersion =
-            in.find("stops.dispersion")
-                ? in.number("stops.dispersion", 1e-12, std::numeric_limits<double>::max(),
-                            "must be a number >= 1e-12, or 'inf' (Poisson)", true)
-                : std::numeric_limits<double>::infinity();
     double modality_sum = 0;
     for (std::size_t m = 0; m < MODALITY_COUNT; ++m) {
         const std::string key = std::string("stops.modality.") + MODALITY_NAMES[m];

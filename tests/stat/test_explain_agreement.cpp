@@ -125,7 +125,9 @@ TEST_CASE("every shipped scenario's simulated means agree with explain", "[stat]
         options.replications = 200;
         options.seed = 4242;
         const Agreement a = compare(make_run_plan(scenario, options));
-        CHECK(a.tested > 100);
+        // Not vacuous: the smallest scenario (42 stops a run, south-wales-oifr) has ~80
+        // metrics frequent enough to test; the others several hundred.
+        CHECK(a.tested > 50);
         CHECK(a.failed == 0);
     }
 }
