@@ -14,6 +14,7 @@
 #include <optional>
 #include <sstream>
 
+#include "detail/cli_audit.hpp"
 #include "stopscan/build_info.hpp"
 #include "stopscan/cells.hpp"
 #include "stopscan/engine.hpp"
@@ -680,6 +681,7 @@ int dispatch(const std::vector<std::string>& args, std::ostream& out, std::ostre
     if (args[1] == "det") return command_det(rest, out);
     if (args[1] == "explain") return command_explain(rest, out);
     if (args[1] == "template") return command_template(rest, out);
+    if (args[1] == "audit") return detail::command_audit(rest, out, err);
     const auto suggestion = nearest(args[1], {"run", "validate", "det", "explain", "template"});
     throw InputError(
         "command line",
