@@ -17,6 +17,7 @@
 #include "detail/cli_audit.hpp"
 #include "stopscan/build_info.hpp"
 #include "stopscan/cells.hpp"
+#include "stopscan/disclosure.hpp"
 #include "stopscan/engine.hpp"
 #include "stopscan/error.hpp"
 #include "stopscan/expectation.hpp"
@@ -217,6 +218,17 @@ int command_run(const std::vector<std::string>& args, const std::string& command
         "group-weight", po::value<std::string>(),
         "template mode: weight of the shared group component, [0, 1)")(
         "scenario", po::value<std::vector<std::string>>(), "scenario file (positional)");
+    po::options_description release_options("Disclosure control (docs/disclosure.md)");
+    release_options.add_options()(
+        "release", po::value<std::string>()->default_value("none"),
+        "none, sdc or dp: also write release.csv, the count tables with disclosure control")(
+        "k", po::value<std::string>(), "sdc: suppress values below k (default 10)")(
+        "round", po::value<std::string>(), "sdc: round released values to this base")(
+        "suppress-zeros", "sdc: suppress zero cells too")(
+        "epsilon", po::value<std::string>(),
+        "dp: epsilon per table (default: --epsilon-total divided evenly among the tables)")(
+        "epsilon-total", po::value<std::string>(), "dp: total privacy budget (default 1)");
+    options.add(release_options);
     options.add(scenario_options());
     po::positional_options_description positional;
     positional.add("scenario", -1);
@@ -250,6 +262,37 @@ int command_run(const std::vector<std::string>& args, const std::string& command
     if (out_dir.empty())
         throw InputError("command line", "--out", "", "empty path: name an output directory");
     const bool quiet = vm.count("quiet") > 0;
+
+    ReleaseOptions release;
+    release.mode = parse_release_mode("command line", "--release", vm["release"].as<std::string>());
+    for (const char* flag : {"k", "round", "suppress-zeros", "epsilon", "epsilon-total"}) {
+        const bool sdc_flag = std::string(flag) == "k" || std::string(flag) == "round" ||
+                              std::string(flag) == "suppress-zeros";
+        const ReleaseMode needed = sdc_flag ? ReleaseMode::sdc : ReleaseMode::dp;
+        if (vm.count(flag) && release.mode != needed)
+            throw InputError("command line", std::string("--") + flag, "",
+                             std::string("only used with --release ") + release_mode_name(needed));
+    }
+    if (vm.count("k"))
+        release.sdc.k =
+            static_cast<double>(parse_integer("--k", vm["k"].as<std::string>(), 1, 1'000'000));
+    if (vm.count("round"))
+        release.sdc.round_base =
+            parse_integer("--round", vm["round"].as<std::string>(), 1, 1'000'000);
+    release.sdc.suppress_zeros = vm.count("suppress-zeros") > 0;
+    if (vm.count("epsilon"))
+        release.epsilon =
+            Epsilon::parse("command line", "--epsilon", vm["epsilon"].as<std::string>());
+    if (vm.count("epsilon-total"))
+        release.epsilon_total = Epsilon::parse("command line", "--epsilon-total",
+                                               vm["epsilon-total"].as<std::string>());
+    // The engine does not cap stops per person yet, so no dp guarantee can be given for a
+    // run (docs/disclosure.md); refused before any work. `audit summarize` caps lookups.
+    if (release.mode == ReleaseMode::dp)
+        throw InputError("command line", "--release", "dp",
+                         "needs a cap on stops per person in the engine, which this version "
+                         "does not have: use --release sdc, or stopscan audit summarize "
+                         "--release dp on an audit log");
 
     const auto choice = load(vm);
     const RunPlan plan = make_run_plan(choice.scenario, run);
@@ -294,7 +337,7 @@ int command_run(const std::vector<std::string>& args, const std::string& command
         };
     Results results = engine.run(progress);
     Summary summary = summarize(results);
-    Provenance provenance{command_line, choice.path, "", {}};
+    Provenance provenance{command_line, choice.path, "", {}, "", ""};
     if (precision) {
         const auto& [metric, target] = *precision;
         if (summary.rows.end() ==
@@ -339,7 +382,16 @@ int command_run(const std::vector<std::string>& args, const std::string& command
     if (ec)
         throw InputError("command line", "--out", out_dir,
                          "cannot create the directory: " + ec.message());
+    std::optional<Release> released;
+    if (release.mode != ReleaseMode::none) {
+        CryptoRandomBits bits;
+        released = release_run_tables(results, release, bits);
+        provenance.release_json = released->manifest_json;
+    }
     write_outputs(out_dir, results, summary, provenance);
+    if (released)
+        write_file_atomically(out_dir + "/release.csv",
+                              release_csv(released->tables, release.mode));
     write_file_atomically(out_dir + "/report.html",
                           report_html(results, summary, manifest_json(results, provenance)));
     if (vm.count("png")) write_png_charts(out_dir, results, summary);
@@ -357,6 +409,9 @@ int command_run(const std::vector<std::string>& args, const std::string& command
         print_exposure_table(out, plan, summary);
         out << "\nOutputs in " << out_dir
             << "/: report.html, summary.csv, effects.csv, results.json, manifest.json"
+            << (released ? ", release.csv (" + std::string(release_mode_name(release.mode)) +
+                               ": docs/disclosure.md)"
+                         : std::string())
             << " (how to read them: docs/output.md)\n";
     }
     return EXIT_OK;

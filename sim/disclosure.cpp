@@ -578,7 +578,12 @@ void apply_dp(ReleaseTable& table, Epsilon epsilon, const Contribution& contribu
         c.noise_hi95 = released + noise_half;
         auto it = combined.find(c.mc_se);
         if (it == combined.end())
-            it = combined.emplace(c.mc_se, combined_half_width95(c.mc_se, scale, table.divisor))
+            // Never narrower than the noise interval: that one uses the conservative
+            // discrete quantile, the convolution's is exact, and with a tiny Monte Carlo
+            // error they differ by O(se) in the wrong direction.
+            it = combined
+                     .emplace(c.mc_se, std::max(noise_half, combined_half_width95(c.mc_se, scale,
+                                                                                  table.divisor)))
                      .first;
         c.lo95 = released - it->second;
         c.hi95 = released + it->second;
@@ -706,6 +711,79 @@ std::vector<ReleaseTable> run_count_tables(const Results& results) {
         tables.push_back(std::move(table));
     }
     return tables;
+}
+
+Release release_run_tables(const Results& results, const ReleaseOptions& options,
+                           RandomBits& bits) {
+    const Scenario& s = *results.plan.scenario;
+    Release release;
+    auto tables = run_count_tables(results);
+    std::ostringstream json;
+    json << "{\"mode\": \"" << release_mode_name(options.mode) << "\"";
+    switch (options.mode) {
+        case ReleaseMode::none:
+            for (auto& t : tables) apply_none(t);
+            release.tables = std::move(tables);
+            break;
+        case ReleaseMode::sdc: {
+            // One table, so that suppression also holds across metrics that add up.
+            ReleaseTable merged = merge_tables(tables, "counts");
+            merged.add_metric_sum("wrongful_outcomes", {"wrongful_arrests", "wrongful_ho_referrals",
+                                                        "wrongful_detentions"});
+            std::vector<std::string> by_cause;
+            for (const auto& db : s.databases) {
+                by_cause.push_back("wrongful_by_false_match." + db.name);
+                by_cause.push_back("wrongful_by_record_error." + db.name);
+                merged.add_metric_sum("searches." + db.name, {"mated_searches." + db.name,
+                                                              "nonmated_searches." + db.name});
+            }
+            merged.add_metric_sum("wrongful_outcomes", by_cause);
+            apply_sdc(merged, options.sdc);
+            json << ", \"k\": " << format_value(options.sdc.k)
+                 << ", \"round_base\": " << options.sdc.round_base
+                 << ", \"suppress_zeros\": " << (options.sdc.suppress_zeros ? "true" : "false");
+            release.tables.push_back(std::move(merged));
+            break;
+        }
+        case ReleaseMode::dp: {
+            if (options.max_stops_per_person <= 0)
+                throw InputError("command line", "--release", "dp",
+                                 "needs a cap on stops per person enforced by the engine "
+                                 "(--max-stops-per-person); see docs/disclosure.md");
+            const Epsilon each = options.epsilon
+                                     ? *options.epsilon
+                                     : Epsilon{options.epsilon_total.micro /
+                                               static_cast<std::int64_t>(tables.size())};
+            if (each.micro <= 0)
+                throw InputError("command line", "--epsilon-total", options.epsilon_total.text(),
+                                 "too small to share among " + std::to_string(tables.size()) +
+                                     " tables: give at least 0.000001 per table");
+            PrivacyLedger plan(options.epsilon_total);
+            for (const auto& t : tables) plan.charge(t.name, each);  // refuse before any noise
+            std::int64_t immigration = 0;
+            for (const auto& db : s.databases) immigration += db.role == DatabaseRole::immigration;
+            const auto cells_per_person =
+                static_cast<std::int64_t>(results.policies() * (1 + s.dimensions.size()));
+            PrivacyLedger ledger(options.epsilon_total);
+            for (auto& t : tables) {
+                const std::int64_t per_cell =
+                    person_level_metric(t.name)
+                        ? 1
+                        : options.max_stops_per_person * per_stop_bound(t.name, immigration);
+                apply_dp(t, each, {per_cell, cells_per_person}, ledger, bits);
+            }
+            release.ledger_json = ledger.json();
+            json << ", \"privacy_unit\": \"person\", \"max_stops_per_person\": "
+                 << options.max_stops_per_person << ", \"mechanism\": \"discrete Laplace "
+                 << "(Canonne, Kamath and Steinke 2020), OpenSSL RAND_bytes\", \"ledger\": "
+                 << release.ledger_json;
+            release.tables = std::move(tables);
+            break;
+        }
+    }
+    json << "}";
+    release.manifest_json = json.str();
+    return release;
 }
 
 // ---------------------------------------------------------------------------------------

@@ -241,6 +241,32 @@ std::int64_t per_stop_bound(const std::string& metric, std::int64_t immigration_
 /// Whether a metric counts persons (at most 1 per person and cell, whatever the cap).
 bool person_level_metric(const std::string& metric) noexcept;
 
+/// Everything a run's release needs (`run --release ...`).
+struct ReleaseOptions {
+    ReleaseMode mode = ReleaseMode::none;
+    SdcOptions sdc;
+    /// dp: ε per table; empty: epsilon_total divided evenly among the tables.
+    std::optional<Epsilon> epsilon;
+    Epsilon epsilon_total{1'000'000};
+    /// dp: the cap on stops per person that the engine enforced (0: none, which dp refuses).
+    std::int64_t max_stops_per_person = 0;
+};
+
+/// The released tables of a run and, under dp, the ledger (JSON) for the manifest.
+struct Release {
+    std::vector<ReleaseTable> tables;
+    std::string ledger_json;  ///< "" unless dp
+    /// {"mode": ..., parameters ..., "ledger": ...}: the manifest's "release" object.
+    std::string manifest_json;
+};
+
+/// Releases a run's count tables: none (exact), sdc (one table "counts" with the margins and
+/// the metric sums of summary.csv), or dp (one table per metric, each with
+/// Δ = cap × per_stop_bound (1 for person counts) × policies × (1 + dimensions)). Throws
+/// InputError for a dp release without a stop cap, or one that exceeds the budget (before
+/// any noise is drawn).
+Release release_run_tables(const Results& results, const ReleaseOptions& options, RandomBits& bits);
+
 /// CSV of released tables: table,policy,dimension,category,metric,status,value,noise_lo95,
 /// noise_hi95,lo95,hi95,interval — then each table's footer as "# " lines.
 std::string release_csv(const std::vector<ReleaseTable>& tables, ReleaseMode mode);

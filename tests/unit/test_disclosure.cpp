@@ -2,13 +2,17 @@
 // an independent rank computation), dp noises every cell and keeps to its ledger.
 #include <catch2/catch.hpp>
 #include <cmath>
+#include <fstream>
 #include <map>
 #include <random>
+#include <sstream>
 
+#include "stopscan/cli.hpp"
 #include "stopscan/disclosure.hpp"
 #include "stopscan/engine.hpp"
 #include "stopscan/error.hpp"
 #include "stopscan/scenario.hpp"
+#include "support/temp_dir.hpp"
 
 using namespace stopscan;
 
@@ -409,4 +413,86 @@ TEST_CASE("release modes parse and the run's count tables add up", "[disclosure]
     block.add_metric_sum("wrongful_outcomes",
                          {"wrongful_arrests", "wrongful_ho_referrals", "wrongful_detentions"});
     CHECK(determined_by_rank(block).empty());
+}
+
+TEST_CASE("a run's release: sdc as one protected table, dp per metric within the budget",
+          "[disclosure]") {
+    auto settings = Settings::parse_ini(default_scenario_text(), "");
+    settings.apply_override("stops.total=20000");
+    RunOptions run;
+    run.replications = 4;
+    const Results results =
+        Engine(make_run_plan(std::make_shared<const Scenario>(load_scenario(settings)), run)).run();
+    CryptoRandomBits bits;
+
+    ReleaseOptions sdc;
+    sdc.mode = ReleaseMode::sdc;
+    const Release a = release_run_tables(results, sdc, bits);
+    REQUIRE(a.tables.size() == 1);
+    CHECK(a.tables[0].name == "counts");
+    CHECK(recoverable_cells(a.tables[0]).empty());
+    CHECK(a.manifest_json ==
+          "{\"mode\": \"sdc\", \"k\": 10, \"round_base\": 0, "
+          "\"suppress_zeros\": false}");
+    CHECK(release_csv(a.tables, ReleaseMode::sdc).find("\n# counts: Disclosure control") !=
+          std::string::npos);
+
+    ReleaseOptions dp;
+    dp.mode = ReleaseMode::dp;
+    CHECK_THROWS_AS(release_run_tables(results, dp, bits), InputError);  // no stop cap
+    dp.max_stops_per_person = 5;
+    const Release b = release_run_tables(results, dp, bits);
+    const auto tables = run_count_tables(results);
+    REQUIRE(b.tables.size() == tables.size());
+    // ε = 1 shared evenly, in whole millionths; every cell of every table is noised.
+    const auto each = 1'000'000 / static_cast<std::int64_t>(tables.size());
+    CHECK(b.ledger_json.find("\"epsilon_spent\": " +
+                             Epsilon{each * static_cast<std::int64_t>(tables.size())}.text()) !=
+          std::string::npos);
+    for (const auto& t : b.tables)
+        for (const auto& c : t.cells) {
+            REQUIRE(c.released);
+            CHECK(c.lo95 <= c.noise_lo95);  // Monte Carlo error only widens the interval
+        }
+    // wrongful_outcomes: Δ = cap 5 × 3 per stop × policies × (1 + dimensions).
+    const auto& s = *results.plan.scenario;
+    const auto delta = 5 * 3 * static_cast<std::int64_t>(results.policies()) *
+                       static_cast<std::int64_t>(1 + s.dimensions.size());
+    for (const auto& t : b.tables)
+        if (t.name == "wrongful_outcomes")
+            CHECK(t.footer.find("L1 sensitivity " + std::to_string(delta) + " ") !=
+                  std::string::npos);
+    // Over budget: refused before any table is touched.
+    dp.epsilon = Epsilon{500'000};
+    CHECK_THROWS_AS(release_run_tables(results, dp, bits), InputError);
+}
+
+TEST_CASE("stopscan run --release sdc writes release.csv and records it in the manifest",
+          "[disclosure]") {
+    stopscan::test::TempDir dir;
+    const std::string out_dir = (dir.path() / "out").string();
+    std::ostringstream out, err;
+    REQUIRE(run_cli({"stopscan", "run", "-r", "2", "--set", "stops.total=20000", "--release", "sdc",
+                     "--round", "5", "--quiet", "--out", out_dir},
+                    out, err) == 0);
+    auto read = [](const std::string& path) {
+        std::ifstream f(path);
+        std::stringstream s;
+        s << f.rdbuf();
+        return s.str();
+    };
+    const std::string csv = read(out_dir + "/release.csv");
+    CHECK(csv.rfind("table,policy,dimension,category,metric,status,value", 0) == 0);
+    CHECK(csv.find("multiple of 5") != std::string::npos);
+    CHECK(read(out_dir + "/manifest.json")
+              .find("\"release\": {\"mode\": \"sdc\", \"k\": 10, \"round_base\": 5") !=
+          std::string::npos);
+
+    // Without --release nothing changes; dp is refused before any work.
+    err.str("");
+    CHECK(run_cli({"stopscan", "run", "--release", "dp", "--out", out_dir}, out, err) == 2);
+    CHECK(err.str().rfind("stopscan: error: command line: --release = dp: needs a cap", 0) == 0);
+    err.str("");
+    CHECK(run_cli({"stopscan", "run", "--epsilon", "1", "--out", out_dir}, out, err) == 2);
+    CHECK(err.str() == "stopscan: error: command line: --epsilon: only used with --release dp\n");
 }
