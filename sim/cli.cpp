@@ -337,7 +337,7 @@ int command_run(const std::vector<std::string>& args, const std::string& command
         };
     Results results = engine.run(progress);
     Summary summary = summarize(results);
-    Provenance provenance{command_line, choice.path, "", {}, "", ""};
+    Provenance provenance{command_line, choice.path, "", {}};
     if (precision) {
         const auto& [metric, target] = *precision;
         if (summary.rows.end() ==
