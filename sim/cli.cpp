@@ -15,8 +15,10 @@
 #include <sstream>
 
 #include "cli_support.hpp"
+#include "detail/cli_audit.hpp"
 #include "stopscan/build_info.hpp"
 #include "stopscan/cells.hpp"
+#include "stopscan/disclosure.hpp"
 #include "stopscan/engine.hpp"
 #include "stopscan/error.hpp"
 #include "stopscan/expectation.hpp"
@@ -55,6 +57,9 @@ Usage:
                     [--area NAME] [--uses N --people M]
                                             observed rates and ratios from FOI tables, and
                                             the propensity factors that reproduce them
+  stopscan audit verify FILE | audit summarize FILE [--release none|sdc|dp]
+                                            check an audit log's hash chain, or compute
+                                            the run metrics from a log (docs/audit-log.md)
   stopscan det [SCENARIO.ini] --db DB [--modality fingerprint|face]
                                             FMR, FNMR, FPIR and FNIR per group across
                                             thresholds (CSV), to see how a threshold
@@ -136,6 +141,17 @@ int command_run(const std::vector<std::string>& args, const std::string& command
         "group-weight", po::value<std::string>(),
         "template mode: weight of the shared group component, [0, 1)")(
         "scenario", po::value<std::vector<std::string>>(), "scenario file (positional)");
+    po::options_description release_options("Disclosure control (docs/disclosure.md)");
+    release_options.add_options()(
+        "release", po::value<std::string>()->default_value("none"),
+        "none, sdc or dp: also write release.csv, the count tables with disclosure control")(
+        "k", po::value<std::string>(), "sdc: suppress values below k (default 10)")(
+        "round", po::value<std::string>(), "sdc: round released values to this base")(
+        "suppress-zeros", "sdc: suppress zero cells too")(
+        "epsilon", po::value<std::string>(),
+        "dp: epsilon per table (default: --epsilon-total divided evenly among the tables)")(
+        "epsilon-total", po::value<std::string>(), "dp: total privacy budget (default 1)");
+    options.add(release_options);
     options.add(scenario_options());
     po::positional_options_description positional;
     positional.add("scenario", -1);
@@ -169,6 +185,37 @@ int command_run(const std::vector<std::string>& args, const std::string& command
     if (out_dir.empty())
         throw InputError("command line", "--out", "", "empty path: name an output directory");
     const bool quiet = vm.count("quiet") > 0;
+
+    ReleaseOptions release;
+    release.mode = parse_release_mode("command line", "--release", vm["release"].as<std::string>());
+    for (const char* flag : {"k", "round", "suppress-zeros", "epsilon", "epsilon-total"}) {
+        const bool sdc_flag = std::string(flag) == "k" || std::string(flag) == "round" ||
+                              std::string(flag) == "suppress-zeros";
+        const ReleaseMode needed = sdc_flag ? ReleaseMode::sdc : ReleaseMode::dp;
+        if (vm.count(flag) && release.mode != needed)
+            throw InputError("command line", std::string("--") + flag, "",
+                             std::string("only used with --release ") + release_mode_name(needed));
+    }
+    if (vm.count("k"))
+        release.sdc.k =
+            static_cast<double>(parse_integer("--k", vm["k"].as<std::string>(), 1, 1'000'000));
+    if (vm.count("round"))
+        release.sdc.round_base =
+            parse_integer("--round", vm["round"].as<std::string>(), 1, 1'000'000);
+    release.sdc.suppress_zeros = vm.count("suppress-zeros") > 0;
+    if (vm.count("epsilon"))
+        release.epsilon =
+            Epsilon::parse("command line", "--epsilon", vm["epsilon"].as<std::string>());
+    if (vm.count("epsilon-total"))
+        release.epsilon_total = Epsilon::parse("command line", "--epsilon-total",
+                                               vm["epsilon-total"].as<std::string>());
+    // The engine does not cap stops per person yet, so no dp guarantee can be given for a
+    // run (docs/disclosure.md); refused before any work. `audit summarize` caps lookups.
+    if (release.mode == ReleaseMode::dp)
+        throw InputError("command line", "--release", "dp",
+                         "needs a cap on stops per person in the engine, which this version "
+                         "does not have: use --release sdc, or stopscan audit summarize "
+                         "--release dp on an audit log");
 
     const auto choice = load(vm);
     const RunPlan plan = make_run_plan(choice.scenario, run);
@@ -258,7 +305,16 @@ int command_run(const std::vector<std::string>& args, const std::string& command
     if (ec)
         throw InputError("command line", "--out", out_dir,
                          "cannot create the directory: " + ec.message());
+    std::optional<Release> released;
+    if (release.mode != ReleaseMode::none) {
+        CryptoRandomBits bits;
+        released = release_run_tables(results, release, bits);
+        provenance.release_json = released->manifest_json;
+    }
     write_outputs(out_dir, results, summary, provenance);
+    if (released)
+        write_file_atomically(out_dir + "/release.csv",
+                              release_csv(released->tables, release.mode));
     write_file_atomically(out_dir + "/report.html",
                           report_html(results, summary, manifest_json(results, provenance)));
     if (vm.count("png")) write_png_charts(out_dir, results, summary);
@@ -276,6 +332,9 @@ int command_run(const std::vector<std::string>& args, const std::string& command
         print_exposure_table(out, plan, summary);
         out << "\nOutputs in " << out_dir
             << "/: report.html, summary.csv, effects.csv, results.json, manifest.json"
+            << (released ? ", release.csv (" + std::string(release_mode_name(release.mode)) +
+                               ": docs/disclosure.md)"
+                         : std::string())
             << " (how to read them: docs/output.md)\n";
     }
     return EXIT_OK;
@@ -583,8 +642,8 @@ int dispatch(const std::vector<std::string>& args, std::ostream& out, std::ostre
     if (args.size() < 2) {
         err << USAGE;
         throw InputError("command line",
-                         "no command given: commands are run, validate, explain, det, template "
-                         "(see stopscan --help)");
+                         "no command given: commands are run, validate, explain, det, template, "
+                         "calibrate, audit (see stopscan --help)");
     }
     if (args[1] == "--help" || args[1] == "-h" || args[1] == "help") {
         out << USAGE;
@@ -602,13 +661,14 @@ int dispatch(const std::vector<std::string>& args, std::ostream& out, std::ostre
     if (args[1] == "explain") return command_explain(rest, out);
     if (args[1] == "template") return command_template(rest, out);
     if (args[1] == "calibrate") return command_calibrate(rest, out);
+    if (args[1] == "audit") return detail::command_audit(rest, out, err);
     const auto suggestion =
-        nearest(args[1], {"run", "validate", "det", "explain", "template", "calibrate"});
+        nearest(args[1], {"run", "validate", "det", "explain", "template", "calibrate", "audit"});
     throw InputError("command line",
                      "unknown command '" + args[1] + "'" +
                          (suggestion ? "; did you mean '" + *suggestion + "'?" : "") +
-                         ": commands are run, validate, explain, det, template, calibrate (see "
-                         "stopscan --help)");
+                         ": commands are run, validate, explain, det, template, calibrate, audit "
+                         "(see stopscan --help)");
 }
 
 }  // namespace

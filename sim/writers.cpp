@@ -304,6 +304,9 @@ std::string manifest_json(const Results& results, const Provenance& provenance) 
     out << "]"
         << ",\n  \"precision\": "
         << (provenance.precision_json.empty() ? "null" : provenance.precision_json)
+        << (provenance.release_json.empty() ? "" : ",\n  \"release\": " + provenance.release_json)
+        << (provenance.audit_log_json.empty() ? ""
+                                              : ",\n  \"audit_log\": " + provenance.audit_log_json)
         << ",\n  \"warnings\": [";
     for (std::size_t i = 0; i < provenance.warnings.size(); ++i)
         out << (i ? ", " : "") << json_string(provenance.warnings[i]);

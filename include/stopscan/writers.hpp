@@ -17,6 +17,11 @@ struct Provenance {
     std::string scenario_path;   ///< "" for the embedded default scenario
     std::string precision_json;  ///< a JSON object about a --precision target, or ""
     std::vector<std::string> warnings;
+    // Default member initialisers keep 4-field aggregate initialisations warning-free.
+    /// The "release" object (release mode, parameters, dp ledger), or "" (key omitted).
+    std::string release_json = {};
+    /// The "audit_log" object ({"file", "records", "final_sha256"}), or "" (key omitted).
+    std::string audit_log_json = {};
 };
 
 /// Formats a number the same way in every output: shortest round-trip decimal; "inf",
