@@ -1,6 +1,7 @@
 #include "stopscan/report.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <limits>
@@ -81,6 +82,17 @@ std::string group_phrase(const std::string& dimension, const std::string& catego
     if (dimension == "status") {
         if (category.find("leave") != std::string::npos) return "people with " + words(category);
         return "people whose immigration status is " + words(category);
+    }
+    // Police force areas: "people in West Yorkshire" reads better than "people with area".
+    if (dimension == "area" || dimension == "force") {
+        std::string name;  // "WestYorkshire" -> "West Yorkshire"
+        for (std::size_t i = 0; i < category.size(); ++i) {
+            if (i > 0 && std::isupper(static_cast<unsigned char>(category[i])) &&
+                std::islower(static_cast<unsigned char>(category[i - 1])))
+                name += ' ';
+            name += category[i];
+        }
+        return "people in " + words(name);
     }
     return "people with " + words(dimension) + " " + words(category);
 }
