@@ -608,6 +608,11 @@ void solve_stop_targets(const Reader& in, Scenario& s, const CellTable& cells) {
         const double target =
             in.parse_number("stops.target_stops_per_person", r->value, 1.0, 1e6,
                             "must be a number of stops per person in [1, 1e6]", false, -1, false);
+        if (s.stops_total == 0) {  // nobody is stopped: the dispersion cannot matter
+            s.dispersion = std::numeric_limits<double>::infinity();
+            s.solved.push_back("stops.dispersion = inf (stops.total = 0: nothing to solve)");
+            return;
+        }
         std::vector<double> population(cells.size());
         for (std::size_t c = 0; c < cells.size(); ++c)
             population[c] = static_cast<double>(cells.population(c));
