@@ -271,6 +271,13 @@ int command_run(const std::vector<std::string>& args, const std::string& command
         if (fs::exists(audit_path, exists_ec) && !vm.count("force"))
             throw InputError("command line", "--audit-log", audit_path,
                              "exists: add --force to overwrite it, or choose another file");
+        // Its directory must exist, unless it is --out, which the run creates.
+        const fs::path parent = fs::path(audit_path).parent_path();
+        if (!parent.empty() && !fs::is_directory(parent, exists_ec) &&
+            fs::weakly_canonical(parent, exists_ec) != fs::weakly_canonical(out_dir, exists_ec))
+            throw InputError("command line", "--audit-log", audit_path,
+                             "its directory does not exist: create it, or write the log into "
+                             "--out");
         const std::string key_path = vm["audit-key-file"].as<std::string>();
         try {
             audit_key = AuditKey::from_file(key_path);
@@ -616,6 +623,8 @@ int command_explain(const std::vector<std::string>& args, std::ostream& out) {
         "policies", po::value<std::string>(),
         "comma-separated policies (default: the scenario's run.policies)")(
         "baseline", po::value<std::string>(), "policy the others are compared with")(
+        "max-stops-per-person", po::value<std::string>(),
+        "at most N stops per person, as in run (default: no cap)")(
         "out,o", po::value<std::string>()->default_value("out-explain"),
         "directory for explain.csv")("force", "overwrite an existing explain.csv")(
         "quiet,q", "print nothing but errors")("scenario", po::value<std::vector<std::string>>(),
@@ -637,6 +646,9 @@ int command_explain(const std::vector<std::string>& args, std::ostream& out) {
                              "empty list: name at least one policy");
     }
     if (vm.count("baseline")) run.baseline = vm["baseline"].as<std::string>();
+    if (vm.count("max-stops-per-person"))
+        run.max_stops_per_person = parse_integer(
+            "--max-stops-per-person", vm["max-stops-per-person"].as<std::string>(), 1, 1'000'000);
     const std::string out_dir = vm["out"].as<std::string>();
     if (out_dir.empty())
         throw InputError("command line", "--out", "", "empty path: name an output directory");
