@@ -583,6 +583,11 @@ void AuditLogWriter::submit(std::uint64_t ticket, std::vector<AuditRecord> batch
         append_batch(it->second);
 }
 
+std::uint64_t AuditLogWriter::next_ticket() const {
+    const std::lock_guard lock(mutex_);
+    return next_ticket_ + pending_.size();
+}
+
 std::string AuditLogWriter::finish() {
     const std::lock_guard lock(mutex_);
     if (finished_) throw InternalError("audit log: finish called twice");

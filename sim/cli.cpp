@@ -7,6 +7,7 @@
 #include <charconv>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <iomanip>
 #include <iostream>
@@ -16,6 +17,7 @@
 
 #include "cli_support.hpp"
 #include "detail/cli_audit.hpp"
+#include "stopscan/audit_log.hpp"
 #include "stopscan/build_info.hpp"
 #include "stopscan/cells.hpp"
 #include "stopscan/disclosure.hpp"
@@ -71,6 +73,24 @@ Without SCENARIO.ini the embedded default scenario is used (England & Wales, one
 fingerprint scans; see scenarios/default.ini). Exit codes: 0 success, 1 internal failure,
 2 bad input. Documentation: README.md, docs/scenario.md, docs/output.md.
 )";
+
+// A JSON string literal of `text` (quotes, backslashes and control characters escaped).
+std::string json_text(const std::string& text) {
+    std::string out = "\"";
+    for (const char c : text) {
+        if (c == '"' || c == '\\') {
+            out += '\\';
+            out += c;
+        } else if (static_cast<unsigned char>(c) < 0x20) {
+            char escaped[8];
+            std::snprintf(escaped, sizeof escaped, "\\u%04x", static_cast<unsigned>(c));
+            out += escaped;
+        } else {
+            out += c;
+        }
+    }
+    return out + "\"";
+}
 
 // "LOW,HIGH" with 0 <= LOW <= 1 <= HIGH.
 std::pair<double, double> parse_band(const std::string& text) {
@@ -140,7 +160,17 @@ int command_run(const std::vector<std::string>& args, const std::string& command
         "template mode: records per scaled gallery (default 100000)")(
         "group-weight", po::value<std::string>(),
         "template mode: weight of the shared group component, [0, 1)")(
-        "scenario", po::value<std::vector<std::string>>(), "scenario file (positional)");
+        "max-stops-per-person", po::value<std::string>(),
+        "simulate at most N stops per person (default: no cap; required with --release dp); "
+        "changes the simulated counts")("scenario", po::value<std::vector<std::string>>(),
+                                        "scenario file (positional)");
+    po::options_description audit_options("Audit trail (docs/audit-log.md)");
+    audit_options.add_options()(
+        "audit-log", po::value<std::string>(),
+        "also write one JSON Lines record per database lookup to FILE, people named by a keyed "
+        "pseudonym, hash-chained (needs --audit-key-file; slow for big runs)")(
+        "audit-key-file", po::value<std::string>(),
+        "key of the pseudonyms: a file of at least 32 bytes, mode 600; never written anywhere");
     po::options_description release_options("Disclosure control (docs/disclosure.md)");
     release_options.add_options()(
         "release", po::value<std::string>()->default_value("none"),
@@ -152,6 +182,7 @@ int command_run(const std::vector<std::string>& args, const std::string& command
         "dp: epsilon per table (default: --epsilon-total divided evenly among the tables)")(
         "epsilon-total", po::value<std::string>(), "dp: total privacy budget (default 1)");
     options.add(release_options);
+    options.add(audit_options);
     options.add(scenario_options());
     po::positional_options_description positional;
     positional.add("scenario", -1);
@@ -209,13 +240,56 @@ int command_run(const std::vector<std::string>& args, const std::string& command
     if (vm.count("epsilon-total"))
         release.epsilon_total = Epsilon::parse("command line", "--epsilon-total",
                                                vm["epsilon-total"].as<std::string>());
-    // The engine does not cap stops per person yet, so no dp guarantee can be given for a
-    // run (docs/disclosure.md); refused before any work. `audit summarize` caps lookups.
-    if (release.mode == ReleaseMode::dp)
+    if (vm.count("max-stops-per-person"))
+        run.max_stops_per_person = parse_integer(
+            "--max-stops-per-person", vm["max-stops-per-person"].as<std::string>(), 1, 1'000'000);
+    // dp bounds each person's contribution by the cap the engine enforces
+    // (docs/disclosure.md). No default: a cap changes the simulated counts, so it is chosen
+    // explicitly. Refused before any work.
+    if (release.mode == ReleaseMode::dp && run.max_stops_per_person == 0)
         throw InputError("command line", "--release", "dp",
-                         "needs a cap on stops per person in the engine, which this version "
-                         "does not have: use --release sdc, or stopscan audit summarize "
-                         "--release dp on an audit log");
+                         "needs a cap on stops per person: add --max-stops-per-person N (e.g. "
+                         "5; docs/disclosure.md)");
+    release.max_stops_per_person = run.max_stops_per_person;
+
+    // The audit trail: the key is read and checked before any work, and never written.
+    std::optional<AuditKey> audit_key;
+    std::string audit_path;
+    if (vm.count("audit-log") != vm.count("audit-key-file"))
+        throw InputError("command line", vm.count("audit-log") ? "--audit-key-file" : "--audit-log",
+                         "",
+                         vm.count("audit-log")
+                             ? "missing: --audit-log needs the key of the pseudonyms, a file of "
+                               "at least 32 bytes with mode 600"
+                             : "missing: --audit-key-file is only used with --audit-log FILE");
+    if (vm.count("audit-log")) {
+        audit_path = vm["audit-log"].as<std::string>();
+        if (audit_path.empty() || audit_path.back() == '/')
+            throw InputError("command line", "--audit-log", audit_path,
+                             "not a file name: name the log file, e.g. audit.jsonl");
+        std::error_code exists_ec;
+        if (fs::exists(audit_path, exists_ec) && !vm.count("force"))
+            throw InputError("command line", "--audit-log", audit_path,
+                             "exists: add --force to overwrite it, or choose another file");
+        // Its directory must exist, unless it is --out, which the run creates.
+        const fs::path parent = fs::path(audit_path).parent_path();
+        if (!parent.empty() && !fs::is_directory(parent, exists_ec) &&
+            fs::weakly_canonical(parent, exists_ec) != fs::weakly_canonical(out_dir, exists_ec))
+            throw InputError("command line", "--audit-log", audit_path,
+                             "its directory does not exist: create it, or write the log into "
+                             "--out");
+        const std::string key_path = vm["audit-key-file"].as<std::string>();
+        try {
+            audit_key = AuditKey::from_file(key_path);
+        } catch (const InputError& e) {
+            // The same problem, named by the flag: "KEY: problem" becomes "--audit-key-file =
+            // KEY: problem".
+            const std::string what = e.what();
+            const std::string prefix = e.source() + ": ";
+            throw InputError("command line", "--audit-key-file", key_path,
+                             what.rfind(prefix, 0) == 0 ? what.substr(prefix.size()) : what);
+        }
+    }
 
     const auto choice = load(vm);
     const RunPlan plan = make_run_plan(choice.scenario, run);
@@ -246,6 +320,23 @@ int command_run(const std::vector<std::string>& args, const std::string& command
     }
     check_output_directory(out_dir, vm.count("force") > 0);
     const Engine engine(plan);
+    // An over-budget dp release is refused before the run, not after it.
+    if (release.mode == ReleaseMode::dp)
+        dp_epsilon_per_table(release, run_count_metric_names(engine.layout()));
+    std::optional<AuditLogWriter> audit;
+    if (audit_key) {
+        // The output directory first, so that the log may be written inside it.
+        std::error_code dir_ec;
+        fs::create_directories(out_dir, dir_ec);
+        std::vector<std::string> dimensions;
+        for (const auto& dim : plan.scenario->dimensions) dimensions.push_back(dim.name);
+        audit.emplace(
+            audit_path, std::move(*audit_key),
+            AuditLogHeader{dimensions, std::string("stopscan ") + STOPSCAN_VERSION + " run " +
+                                           (choice.path.empty() ? std::string("(default scenario)")
+                                                                : choice.path)});
+        audit_key.reset();
+    }
 
     const bool show_progress = !quiet && &err == &std::cerr && ::isatty(STDERR_FILENO);
     auto last = std::chrono::steady_clock::now();
@@ -258,7 +349,7 @@ int command_run(const std::vector<std::string>& args, const std::string& command
             err << "\rstopscan: replication " << done << "/" << total << (done == total ? "\n" : "")
                 << std::flush;
         };
-    Results results = engine.run(progress);
+    Results results = engine.run(progress, audit ? &*audit : nullptr);
     Summary summary = summarize(results);
     Provenance provenance{command_line, choice.path, "", {}};
     if (precision) {
@@ -278,7 +369,7 @@ int command_run(const std::vector<std::string>& args, const std::string& command
                 err << "stopscan: " << metric << " relative half-width " << check.worst << " at "
                     << check.worst_row << " > " << target << ": " << batch
                     << " more replications\n";
-            engine.extend(results, batch, progress);
+            engine.extend(results, batch, progress, audit ? &*audit : nullptr);
             summary = summarize(results);
             check = check_precision(summary, metric, target);
         }
@@ -298,6 +389,14 @@ int command_run(const std::vector<std::string>& args, const std::string& command
                 format_value(check.worst) + " at " + check.worst_row + ")");
             err << "stopscan: warning: " << provenance.warnings.back() << '\n';
         }
+    }
+
+    if (audit) {
+        const std::uint64_t records = audit->records();
+        const std::string final_hash = audit->finish();
+        provenance.audit_log_json = "{\"file\": " + json_text(audit_path) +
+                                    ", \"records\": " + std::to_string(records) +
+                                    ", \"final_sha256\": \"" + final_hash + "\"}";
     }
 
     std::error_code ec;
@@ -336,6 +435,10 @@ int command_run(const std::vector<std::string>& args, const std::string& command
                                ": docs/disclosure.md)"
                          : std::string())
             << " (how to read them: docs/output.md)\n";
+        if (!audit_path.empty())
+            out << "Audit log: " << audit_path << " (" << audit->records()
+                << " lookups; check it with stopscan audit verify " << audit_path << " --manifest "
+                << out_dir << "/manifest.json)\n";
     }
     return EXIT_OK;
 }
@@ -520,6 +623,8 @@ int command_explain(const std::vector<std::string>& args, std::ostream& out) {
         "policies", po::value<std::string>(),
         "comma-separated policies (default: the scenario's run.policies)")(
         "baseline", po::value<std::string>(), "policy the others are compared with")(
+        "max-stops-per-person", po::value<std::string>(),
+        "at most N stops per person, as in run (default: no cap)")(
         "out,o", po::value<std::string>()->default_value("out-explain"),
         "directory for explain.csv")("force", "overwrite an existing explain.csv")(
         "quiet,q", "print nothing but errors")("scenario", po::value<std::vector<std::string>>(),
@@ -541,6 +646,9 @@ int command_explain(const std::vector<std::string>& args, std::ostream& out) {
                              "empty list: name at least one policy");
     }
     if (vm.count("baseline")) run.baseline = vm["baseline"].as<std::string>();
+    if (vm.count("max-stops-per-person"))
+        run.max_stops_per_person = parse_integer(
+            "--max-stops-per-person", vm["max-stops-per-person"].as<std::string>(), 1, 1'000'000);
     const std::string out_dir = vm["out"].as<std::string>();
     if (out_dir.empty())
         throw InputError("command line", "--out", "", "empty path: name an output directory");

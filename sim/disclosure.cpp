@@ -640,13 +640,11 @@ std::int64_t per_stop_bound(const std::string& metric, std::int64_t immigration_
     throw InternalError("per_stop_bound: unknown metric " + metric);
 }
 
-std::vector<ReleaseTable> run_count_tables(const Results& results) {
-    const Scenario& s = *results.plan.scenario;
-    const CellTable cells(s.dimensions, s.population);
-    const MetricLayout& layout = results.layout;
-    const std::size_t R = static_cast<std::size_t>(results.plan.replications);
+namespace {
+
+// The count metrics of summary.csv, in its order: the tables of a run's release.
+std::vector<std::size_t> count_metrics(const MetricLayout& layout) {
     const std::size_t n_db = layout.databases().size();
-    // The count metrics of summary.csv, in its order.
     std::vector<std::size_t> metrics = {MetricLayout::STOPS, MetricLayout::PERSONS_STOPPED};
     for (const auto m : {MetricLayout::SEARCHES, MetricLayout::TRUE_MATCHES,
                          MetricLayout::FALSE_MATCHES, MetricLayout::RECORD_ERROR_HITS,
@@ -662,6 +660,17 @@ std::vector<ReleaseTable> run_count_tables(const Results& results) {
          {MetricLayout::WRONGFUL_BY_FALSE_MATCH, MetricLayout::WRONGFUL_BY_RECORD_ERROR})
         for (std::size_t d = 0; d < n_db; ++d) metrics.push_back(layout.at(d, m));
     metrics.push_back(MetricLayout::PERSONS_WRONGFULLY_AFFECTED);
+    return metrics;
+}
+
+}  // namespace
+
+std::vector<ReleaseTable> run_count_tables(const Results& results) {
+    const Scenario& s = *results.plan.scenario;
+    const CellTable cells(s.dimensions, s.population);
+    const MetricLayout& layout = results.layout;
+    const std::size_t R = static_cast<std::size_t>(results.plan.replications);
+    const std::vector<std::size_t> metrics = count_metrics(layout);
 
     // Groups: everyone, then each category of each dimension (the public key set, whatever
     // the counts are).
@@ -713,6 +722,27 @@ std::vector<ReleaseTable> run_count_tables(const Results& results) {
     return tables;
 }
 
+std::vector<std::string> run_count_metric_names(const MetricLayout& layout) {
+    std::vector<std::string> names;
+    for (const auto k : count_metrics(layout)) names.push_back(layout.name(k));
+    return names;
+}
+
+Epsilon dp_epsilon_per_table(const ReleaseOptions& options,
+                             const std::vector<std::string>& tables) {
+    const Epsilon each =
+        options.epsilon
+            ? *options.epsilon
+            : Epsilon{options.epsilon_total.micro / static_cast<std::int64_t>(tables.size())};
+    if (each.micro <= 0)
+        throw InputError("command line", "--epsilon-total", options.epsilon_total.text(),
+                         "too small to share among " + std::to_string(tables.size()) +
+                             " tables: give at least 0.000001 per table");
+    PrivacyLedger plan(options.epsilon_total);
+    for (const auto& name : tables) plan.charge(name, each);
+    return each;
+}
+
 Release release_run_tables(const Results& results, const ReleaseOptions& options,
                            RandomBits& bits) {
     const Scenario& s = *results.plan.scenario;
@@ -750,16 +780,15 @@ Release release_run_tables(const Results& results, const ReleaseOptions& options
                 throw InputError("command line", "--release", "dp",
                                  "needs a cap on stops per person enforced by the engine "
                                  "(--max-stops-per-person); see docs/disclosure.md");
-            const Epsilon each = options.epsilon
-                                     ? *options.epsilon
-                                     : Epsilon{options.epsilon_total.micro /
-                                               static_cast<std::int64_t>(tables.size())};
-            if (each.micro <= 0)
-                throw InputError("command line", "--epsilon-total", options.epsilon_total.text(),
-                                 "too small to share among " + std::to_string(tables.size()) +
-                                     " tables: give at least 0.000001 per table");
-            PrivacyLedger plan(options.epsilon_total);
-            for (const auto& t : tables) plan.charge(t.name, each);  // refuse before any noise
+            // The sensitivity holds only for the cap the engine actually enforced.
+            if (options.max_stops_per_person != results.plan.max_stops_per_person)
+                throw InternalError("dp release with a stop cap of " +
+                                    std::to_string(options.max_stops_per_person) +
+                                    " of a run that capped stops at " +
+                                    std::to_string(results.plan.max_stops_per_person));
+            std::vector<std::string> names;
+            for (const auto& t : tables) names.push_back(t.name);
+            const Epsilon each = dp_epsilon_per_table(options, names);  // refuse before any noise
             std::int64_t immigration = 0;
             for (const auto& db : s.databases) immigration += db.role == DatabaseRole::immigration;
             const auto cells_per_person =

@@ -402,4 +402,28 @@ double TruncatedStopCount::p_at_least_one(double w) const noexcept {
     return -std::expm1(log_none) / p_stopped_;
 }
 
+// With a cap, min(Y, cap) takes y < cap with the tabulated pmf(y) and cap with the rest,
+// 1 − F(cap − 1): the law of min(draw(u), cap), since draw() inverts the same table. A cap
+// beyond the table changes nothing the table resolves (the mass beyond it is < TAIL_EPS).
+double TruncatedStopCount::mean_given_stopped(std::int64_t cap) const noexcept {
+    if (cap <= 0 || cap > table_size()) return mean_given_stopped();
+    double sum = 0.0;
+    for (std::int64_t y = 1; y < cap; ++y)
+        sum += static_cast<double>(y) * pmf_[static_cast<std::size_t>(y - 1)];
+    const double rest = cap > 1 ? 1.0 - cdf_[static_cast<std::size_t>(cap - 2)] : 1.0;
+    return sum + static_cast<double>(cap) * rest;
+}
+
+double TruncatedStopCount::p_at_least_one(double w, std::int64_t cap) const noexcept {
+    if (cap <= 0 || cap > table_size()) return p_at_least_one(w);
+    if (w <= 0) return 0.0;
+    if (w >= 1) return 1.0;
+    const double log_keep = std::log1p(-w);  // ln(1 − w)
+    auto hit = [&](std::int64_t y) { return -std::expm1(static_cast<double>(y) * log_keep); };
+    double sum = 0.0;
+    for (std::int64_t y = 1; y < cap; ++y) sum += pmf_[static_cast<std::size_t>(y - 1)] * hit(y);
+    const double rest = cap > 1 ? 1.0 - cdf_[static_cast<std::size_t>(cap - 2)] : 1.0;
+    return sum + rest * hit(cap);
+}
+
 }  // namespace stopscan

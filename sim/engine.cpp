@@ -1,8 +1,10 @@
 #include "stopscan/engine.hpp"
 
 #include <oneapi/tbb/blocked_range.h>
+#include <oneapi/tbb/enumerable_thread_specific.h>
 #include <oneapi/tbb/global_control.h>
 #include <oneapi/tbb/parallel_for.h>
+#include <oneapi/tbb/parallel_pipeline.h>
 #include <oneapi/tbb/parallel_reduce.h>
 #include <algorithm>
 #include <atomic>
@@ -13,6 +15,7 @@
 #include <optional>
 
 #include "detail/cell_parameters.hpp"
+#include "stopscan/audit_log.hpp"
 #include "stopscan/distributions.hpp"
 #include "stopscan/error.hpp"
 #include "stopscan/match_model.hpp"
@@ -33,6 +36,66 @@ std::uint64_t person_entity(std::size_t cell, std::uint64_t index) noexcept {
 
 using detail::CellDatabase;
 
+// Persons per task of a logged run. The log's bytes do not depend on it (tasks hand their
+// records over in person order whatever their size); it only sets how many records wait in
+// memory: about live tasks × block × stops × policies × databases.
+constexpr std::uint64_t AUDIT_BLOCK = 256;
+
+// The tallying path: no audit records (the compiler drops every call).
+struct NoAudit {
+    static constexpr bool ACTIVE = false;
+    void lookups(std::uint64_t, std::size_t, std::uint64_t, std::size_t, std::size_t,
+                 const StopLookups&) const noexcept {}
+};
+
+// Names of a logged run's policies, databases and cells, for the records.
+struct AuditNames {
+    std::vector<std::string> policies;
+    std::vector<std::string> databases;
+    std::vector<std::vector<std::string>> cells;  // per cell: its category in each dimension
+};
+
+// Collects a task's audit records, in (person, stop, policy, search) order.
+struct AuditBatch {
+    static constexpr bool ACTIVE = true;
+    const AuditNames* names;
+    std::uint64_t replication;
+    std::vector<AuditRecord>* records;
+
+    void lookups(std::uint64_t entity, std::size_t cell, std::uint64_t stop, std::size_t policy,
+                 std::size_t modality, const StopLookups& found) const {
+        const std::string person = std::to_string(replication) + ":" + std::to_string(entity);
+        for (std::size_t i = 0; i < found.count; ++i) {
+            const Lookup& l = found.entries[i];
+            AuditRecord r;
+            r.person_id = person;
+            r.replication = replication;
+            r.stop = stop;
+            r.categories = names->cells[cell];
+            r.policy = names->policies[policy];
+            r.database = names->databases[l.database];
+            r.modality = MODALITY_NAMES[modality];
+            r.result = static_cast<LookupResult>(l.hit);  // same order: none, own, link, false
+            r.shown = l.shown == ShownAs::full        ? Shown::full
+                      : l.shown == ShownAs::flag_only ? Shown::flag_only
+                                                      : Shown::none;
+            r.actions = l.actions;  // LookupAction and AuditAction bits are equal
+            r.outcome = l.actions == 0 ? Outcome::none
+                        : l.wrongful   ? Outcome::wrongful
+                                       : Outcome::rightful;
+            if (l.wrongful)
+                r.cause = l.hit == Hit::false_match ? Cause::false_match : Cause::record_error;
+            records->push_back(std::move(r));
+        }
+    }
+};
+static_assert(static_cast<int>(LookupResult::false_match) == static_cast<int>(Hit::false_match) &&
+              static_cast<int>(LookupResult::wrong_link) == static_cast<int>(Hit::wrong_link) &&
+              static_cast<int>(LookupResult::own_record) == static_cast<int>(Hit::own_record));
+static_assert(int{LOOKUP_ARREST} == int{ACTION_ARREST} &&
+              int{LOOKUP_REFERRAL} == int{ACTION_REFERRAL} &&
+              int{LOOKUP_DETENTION} == int{ACTION_DETENTION});
+
 }  // namespace
 
 struct Engine::Model {
@@ -49,6 +112,7 @@ struct Engine::Model {
     std::vector<std::optional<TruncatedStopCount>> stop_count;  // per cell; empty if never stopped
     std::vector<double> p_stopped;
     double fingerprint_share;
+    std::int64_t max_stops;  // 0: no cap
 
     Model(const RunPlan& plan)
         : cells(plan.scenario->dimensions, plan.scenario->population),
@@ -64,7 +128,8 @@ struct Engine::Model {
                   return names;
               }()),
           n_db(plan.scenario->databases.size()),
-          fingerprint_share(plan.scenario->modality_share[0]) {
+          fingerprint_share(plan.scenario->modality_share[0]),
+          max_stops(plan.max_stops_per_person) {
         const Scenario& s = *plan.scenario;
         const std::size_t C = cells.size();
         for (const auto& db : s.databases) roles.push_back(db.role);
@@ -208,10 +273,12 @@ struct Engine::Model {
         return r;
     }
 
-    // All stops of one person, under every policy of the plan.
+    // All stops of one person, under every policy of the plan; with an active Audit sink,
+    // also every lookup.
+    template <class Audit>
     void simulate_person(const ReplicationKey& key, std::size_t cell, std::uint64_t index,
-                         std::uint64_t* tally) const {
-        constexpr std::size_t MAX_DB = 16;
+                         std::uint64_t* tally, const Audit& audit) const {
+        constexpr std::size_t MAX_DB = MAX_DATABASES;
         PersonRecord records[MAX_DB];
         SearchResult results[MAX_DB];
         ActionOdds odds[MAX_DB];
@@ -219,8 +286,10 @@ struct Engine::Model {
         const std::uint64_t entity = person_entity(cell, index);
         person_records(key, entity, cell, records);
         for (std::size_t d = 0; d < n_db; ++d) odds[d] = cell_db[cell * n_db + d].odds;
-        const auto stops =
-            stop_count[cell]->draw(key.uniforms(entity, Purpose::StopsOfPerson, 0, 0)[0]);
+        auto stops = stop_count[cell]->draw(key.uniforms(entity, Purpose::StopsOfPerson, 0, 0)[0]);
+        // The contribution bound of --release dp (docs/disclosure.md): the same draw, capped,
+        // so a cap above every drawn count changes nothing.
+        if (max_stops > 0) stops = std::min(stops, max_stops);
         const StopFacts facts{results, records, odds, draws, roles.data(), n_db};
         const std::size_t C = cells.size();
         const std::size_t K = layout.size();
@@ -245,8 +314,15 @@ struct Engine::Model {
             for (std::size_t p = 0; p < policies.size(); ++p) {
                 std::uint64_t* row = tally + (p * C + cell) * K;
                 ++row[MetricLayout::STOPS];
-                if (apply_policy(*cell_rules[p * C + cell], facts, layout, row))
-                    wrongful_any |= 1u << p;
+                if constexpr (Audit::ACTIVE) {
+                    StopLookups found;
+                    if (apply_policy(*cell_rules[p * C + cell], facts, layout, row, &found))
+                        wrongful_any |= 1u << p;
+                    audit.lookups(entity, cell, stop, p, m, found);
+                } else {
+                    if (apply_policy(*cell_rules[p * C + cell], facts, layout, row))
+                        wrongful_any |= 1u << p;
+                }
             }
         }
         for (std::size_t p = 0; p < policies.size(); ++p) {
@@ -276,32 +352,49 @@ const MetricLayout& Engine::layout() const noexcept {
     return model_->layout;
 }
 
-std::vector<std::uint64_t> Engine::run_replication(std::int64_t replication, bool parallel) const {
-    // With uncertain parameters every replication has its own drawn scenario and model; the
-    // model points into its scenario, so both live for the whole replication.
+// One replication's model (its own, drawn, with uncertain parameters), key and the persons
+// stopped at least once per cell (offsets[c] .. offsets[c + 1] are cell c's).
+struct Engine::Replication {
     std::shared_ptr<const Scenario> drawn;
     std::unique_ptr<const Model> drawn_model;
+    const Model* model = nullptr;
+    ReplicationKey key{0, 0};
+    std::vector<std::uint64_t> offsets;
+};
+
+Engine::Replication Engine::prepare(std::int64_t replication) const {
+    // With uncertain parameters every replication has its own drawn scenario and model; the
+    // model points into its scenario, so both live for the whole replication.
+    Replication r;
     if (!plan_.scenario->uncertain.empty()) {
         RunPlan drawn_plan = plan_;
-        drawn = std::make_shared<const Scenario>(scenario_for_replication(
+        r.drawn = std::make_shared<const Scenario>(scenario_for_replication(
             *plan_.scenario, plan_.seed, static_cast<std::uint64_t>(replication)));
-        drawn_plan.scenario = drawn;
-        drawn_model = std::make_unique<const Model>(drawn_plan);
+        drawn_plan.scenario = r.drawn;
+        r.drawn_model = std::make_unique<const Model>(drawn_plan);
     }
-    const Model& model = drawn_model ? *drawn_model : *model_;
-    const ReplicationKey key(plan_.seed, static_cast<std::uint64_t>(replication));
+    r.model = r.drawn_model ? r.drawn_model.get() : model_.get();
+    r.key = ReplicationKey(plan_.seed, static_cast<std::uint64_t>(replication));
+    const Model& model = *r.model;
     const std::size_t C = model.cells.size();
-    const std::size_t width = model.policies.size() * C * model.layout.size();
-
     // Persons stopped at least once, per cell: an exact binomial draw over the cell's
     // population, so no memory or time is spent on the population that is never stopped.
-    std::vector<std::uint64_t> offsets(C + 1, 0);
+    r.offsets.assign(C + 1, 0);
     for (std::size_t c = 0; c < C; ++c) {
-        UniformStream u(key, c, Purpose::PersonsInCell, 0);
+        UniformStream u(r.key, c, Purpose::PersonsInCell, 0);
         const auto n =
             model.p_stopped[c] > 0 ? binomial(model.cells.population(c), model.p_stopped[c], u) : 0;
-        offsets[c + 1] = offsets[c] + static_cast<std::uint64_t>(n);
+        r.offsets[c + 1] = r.offsets[c] + static_cast<std::uint64_t>(n);
     }
+    return r;
+}
+
+std::vector<std::uint64_t> Engine::run_replication(std::int64_t replication, bool parallel) const {
+    const Replication prepared = prepare(replication);
+    const Model& model = *prepared.model;
+    const ReplicationKey& key = prepared.key;
+    const std::vector<std::uint64_t>& offsets = prepared.offsets;
+    const std::size_t width = model.policies.size() * model.cells.size() * model.layout.size();
 
     auto body = [&](std::uint64_t begin, std::uint64_t end, std::vector<std::uint64_t>& tally) {
         std::size_t cell =
@@ -310,7 +403,7 @@ std::vector<std::uint64_t> Engine::run_replication(std::int64_t replication, boo
             1;
         for (std::uint64_t i = begin; i < end; ++i) {
             while (i >= offsets[cell + 1]) ++cell;
-            model.simulate_person(key, cell, i - offsets[cell], tally.data());
+            model.simulate_person(key, cell, i - offsets[cell], tally.data(), NoAudit{});
         }
     };
 
@@ -341,16 +434,90 @@ std::vector<std::uint64_t> Engine::run_replication(std::int64_t replication, boo
     return std::move(reduction.tally);
 }
 
-Results Engine::run(const ProgressCallback& progress) const {
+std::vector<std::uint64_t> Engine::run_replication_logged(std::int64_t replication,
+                                                          AuditLogWriter& audit,
+                                                          std::uint64_t& ticket) const {
+    const Replication prepared = prepare(replication);
+    const Model& model = *prepared.model;
+    const std::vector<std::uint64_t>& offsets = prepared.offsets;
+    const std::size_t width = model.policies.size() * model.cells.size() * model.layout.size();
+    AuditNames names;
+    for (const auto* p : model.policies) names.policies.push_back(p->name);
+    names.databases = model.layout.databases();
+    for (std::size_t c = 0; c < model.cells.size(); ++c) {
+        std::vector<std::string> categories;
+        for (std::size_t k = 0; k < model.cells.dimension_count(); ++k)
+            categories.push_back(
+                plan_.scenario->dimensions[k].categories[model.cells.category(c, k)]);
+        names.cells.push_back(std::move(categories));
+    }
+
+    // Fixed blocks of persons, numbered in person order: a parallel stage simulates a block
+    // and collects its records, an in-order stage submits them. The file is the same for any
+    // thread count; memory holds only the blocks in flight. Tallies are per thread and
+    // integer, so their sum does not depend on which thread ran which block.
+    const std::uint64_t persons = offsets.back();
+    const std::uint64_t blocks = (persons + AUDIT_BLOCK - 1) / AUDIT_BLOCK;
+    tbb::enumerable_thread_specific<std::vector<std::uint64_t>> tallies(
+        [width] { return std::vector<std::uint64_t>(width, 0); });
+    struct Block {
+        std::uint64_t number = 0;
+        std::vector<AuditRecord> records;
+    };
+    std::uint64_t next = 0;
+    const std::uint64_t first_ticket = ticket;
+    const auto tokens = static_cast<std::size_t>(
+        4 * tbb::global_control::active_value(tbb::global_control::max_allowed_parallelism));
+    tbb::parallel_pipeline(
+        tokens,
+        tbb::make_filter<void, std::uint64_t>(tbb::filter_mode::serial_in_order,
+                                              [&](tbb::flow_control& control) -> std::uint64_t {
+                                                  if (next == blocks) {
+                                                      control.stop();
+                                                      return 0;
+                                                  }
+                                                  return next++;
+                                              }) &
+            tbb::make_filter<std::uint64_t, Block>(
+                tbb::filter_mode::parallel,
+                [&](std::uint64_t b) {
+                    Block block{b, {}};
+                    const AuditBatch sink{&names, static_cast<std::uint64_t>(replication),
+                                          &block.records};
+                    std::vector<std::uint64_t>& tally = tallies.local();
+                    const std::uint64_t begin = b * AUDIT_BLOCK;
+                    const std::uint64_t end = std::min(persons, begin + AUDIT_BLOCK);
+                    auto cell = static_cast<std::size_t>(
+                        std::upper_bound(offsets.begin(), offsets.end(), begin) - offsets.begin() -
+                        1);
+                    for (std::uint64_t i = begin; i < end; ++i) {
+                        while (i >= offsets[cell + 1]) ++cell;
+                        model.simulate_person(prepared.key, cell, i - offsets[cell], tally.data(),
+                                              sink);
+                    }
+                    return block;
+                }) &
+            tbb::make_filter<Block, void>(tbb::filter_mode::serial_in_order, [&](Block block) {
+                audit.submit(first_ticket + block.number, std::move(block.records));
+            }));
+    ticket = first_ticket + blocks;
+    std::vector<std::uint64_t> tally(width, 0);
+    for (const auto& local : tallies)
+        for (std::size_t i = 0; i < width; ++i) tally[i] += local[i];
+    return tally;
+}
+
+Results Engine::run(const ProgressCallback& progress, AuditLogWriter* audit) const {
     Results results{plan_, model_->layout, {}, {}, 0, 0};
     results.plan.replications = 0;
     for (std::size_t c = 0; c < model_->cells.size(); ++c)
         results.cell_population.push_back(model_->cells.population(c));
-    extend(results, plan_.replications, progress);
+    extend(results, plan_.replications, progress, audit);
     return results;
 }
 
-void Engine::extend(Results& results, std::int64_t more, const ProgressCallback& progress) const {
+void Engine::extend(Results& results, std::int64_t more, const ProgressCallback& progress,
+                    AuditLogWriter* audit) const {
     const auto start = std::chrono::steady_clock::now();
     std::optional<tbb::global_control> limit;
     if (plan_.threads > 0)
@@ -362,23 +529,36 @@ void Engine::extend(Results& results, std::int64_t more, const ProgressCallback&
     results.threads_used = static_cast<int>(
         tbb::global_control::active_value(tbb::global_control::max_allowed_parallelism));
 
-    // Replication r's draws are keyed by r, so runs extended in batches equal one long run.
-    std::atomic<std::int64_t> finished{0};
-    std::mutex progress_mutex;
-    tbb::parallel_for(
-        tbb::blocked_range<std::size_t>(first, first + count, 1),
-        [&](const tbb::blocked_range<std::size_t>& r) {
-            for (std::size_t rep = r.begin(); rep < r.end(); ++rep) {
-                const auto tally = run_replication(static_cast<std::int64_t>(rep), true);
-                std::copy(tally.begin(), tally.end(),
-                          results.counts.begin() + static_cast<std::ptrdiff_t>(rep * width));
-                const auto done = ++finished;
-                if (progress) {
-                    const std::lock_guard lock(progress_mutex);
-                    progress(done, more);
+    if (audit) {
+        // A logged run goes through the replications in order, each one in parallel over
+        // blocks of persons, so that the log is written in (replication, person) order.
+        std::uint64_t ticket = audit->next_ticket();
+        for (std::size_t rep = first; rep < first + count; ++rep) {
+            const auto tally =
+                run_replication_logged(static_cast<std::int64_t>(rep), *audit, ticket);
+            std::copy(tally.begin(), tally.end(),
+                      results.counts.begin() + static_cast<std::ptrdiff_t>(rep * width));
+            if (progress) progress(static_cast<std::int64_t>(rep - first + 1), more);
+        }
+    } else {
+        // Replication r's draws are keyed by r, so runs extended in batches equal one long run.
+        std::atomic<std::int64_t> finished{0};
+        std::mutex progress_mutex;
+        tbb::parallel_for(
+            tbb::blocked_range<std::size_t>(first, first + count, 1),
+            [&](const tbb::blocked_range<std::size_t>& r) {
+                for (std::size_t rep = r.begin(); rep < r.end(); ++rep) {
+                    const auto tally = run_replication(static_cast<std::int64_t>(rep), true);
+                    std::copy(tally.begin(), tally.end(),
+                              results.counts.begin() + static_cast<std::ptrdiff_t>(rep * width));
+                    const auto done = ++finished;
+                    if (progress) {
+                        const std::lock_guard lock(progress_mutex);
+                        progress(done, more);
+                    }
                 }
-            }
-        });
+            });
+    }
     results.plan.replications += more;
     results.wall_seconds +=
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

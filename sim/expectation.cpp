@@ -214,7 +214,11 @@ Expectation expected_counts_fixed(const RunPlan& plan) {
         if (mu[c] <= 0) continue;
         const TruncatedStopCount stop_count(mu[c], s.dispersion);
         const double persons = static_cast<double>(cells.population(c)) * stop_count.p_stopped();
-        const double stops = static_cast<double>(cells.population(c)) * mu[c];
+        // With a cap on stops per person the mean of min(Y, cap) replaces mu (the engine caps
+        // the same draw); without, population × mu is exact and avoids the division.
+        const std::int64_t cap = plan.max_stops_per_person;
+        const double stops = cap > 0 ? persons * stop_count.mean_given_stopped(cap)
+                                     : static_cast<double>(cells.population(c)) * mu[c];
 
         // Search laws of this probe cell, per modality and database.
         std::vector<SearchLaw> laws(MODALITY_COUNT * D);
@@ -277,9 +281,10 @@ Expectation expected_counts_fixed(const RunPlan& plan) {
                     wrongful_per_stop += s.modality_share[m] * wrongful;
                 }
                 // A stopped person meets at least one wrongful outcome with probability
-                // 1 − E[(1 − w)^Y | Y ≥ 1], from the generating function of the stop count.
+                // 1 − E[(1 − w)^Y | Y ≥ 1], from the generating function of the stop count
+                // (with a cap, over min(Y, cap)).
                 row[MetricLayout::PERSONS_WRONGFULLY_AFFECTED] +=
-                    persons * p_state * stop_count.p_at_least_one(wrongful_per_stop);
+                    persons * p_state * stop_count.p_at_least_one(wrongful_per_stop, cap);
             }
             std::size_t d = 0;
             while (d < D && ++pick[d] == per_db[d].size()) pick[d++] = 0;

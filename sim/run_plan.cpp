@@ -12,6 +12,7 @@ RunPlan make_run_plan(std::shared_ptr<const Scenario> scenario, const RunOptions
     plan.replications = options.replications.value_or(scenario->run.replications);
     plan.threads = options.threads;
     plan.template_matcher = options.template_matcher;
+    plan.max_stops_per_person = options.max_stops_per_person;
     plan.template_options = options.template_options;
     plan.template_options.seed = plan.seed;
     plan.band_lo = options.band ? options.band->first : scenario->run.band_lo;

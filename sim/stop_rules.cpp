@@ -20,8 +20,11 @@ void count_wrongful(std::uint64_t* row, const MetricLayout& layout, std::size_t 
                                                : MetricLayout::WRONGFUL_BY_RECORD_ERROR)];
 }
 
+// LOG: also fill `lookup` (a separate instantiation, so the plain tally pays nothing).
+template <bool LOG>
 void search(const std::vector<DatabaseRule>& rules, const StopFacts& stop,
-            const MetricLayout& layout, std::uint64_t* row, std::size_t d, ActionState& state) {
+            const MetricLayout& layout, std::uint64_t* row, std::size_t d, ActionState& state,
+            [[maybe_unused]] Lookup* lookup) {
     const DatabaseRule& rule = rules[d];
     const SearchResult& result = stop.results[d];
     const PersonRecord& person = stop.records[d];
@@ -40,6 +43,8 @@ void search(const std::vector<DatabaseRule>& rules, const StopFacts& stop,
             if (result.same_category & (1u << k)) ++row[layout.same_category(d, k)];
     }
     if (result.hit != Hit::none) ++row[layout.at(d, MetricLayout::HITS)];
+    if constexpr (LOG)
+        *lookup = {static_cast<std::uint8_t>(d), result.hit, ShownAs::none, 0, false};
     switch (result.hit) {
         case Hit::none:
             return;
@@ -55,6 +60,10 @@ void search(const std::vector<DatabaseRule>& rules, const StopFacts& stop,
             break;
     }
     if (rule.display == Display::none) return;
+    if constexpr (LOG)
+        lookup->shown = rule.display == Display::full ? ShownAs::full
+                        : result.flag                 ? ShownAs::flag_only
+                                                      : ShownAs::none;
     // "flag-only" reveals nothing about a record that carries no flag, so only a shown
     // flag discloses status; "full" discloses every returned record.
     if (stop.roles[d] == DatabaseRole::immigration &&
@@ -72,6 +81,7 @@ void search(const std::vector<DatabaseRule>& rules, const StopFacts& stop,
     if (!state.arrested && draw.arrest < odds.arrest) {
         state.arrested = true;
         ++row[MetricLayout::ARRESTS];
+        if constexpr (LOG) lookup->actions |= LOOKUP_ARREST;
         if (wrongful) {
             count_wrongful(row, layout, d, result.hit, MetricLayout::WRONGFUL_ARRESTS);
             state.wrongful = true;
@@ -80,23 +90,26 @@ void search(const std::vector<DatabaseRule>& rules, const StopFacts& stop,
     if (!state.referred && draw.referral < odds.referral) {
         state.referred = true;
         ++row[MetricLayout::HO_REFERRALS];
+        if constexpr (LOG) lookup->actions |= LOOKUP_REFERRAL;
         if (wrongful) {
             count_wrongful(row, layout, d, result.hit, MetricLayout::WRONGFUL_HO_REFERRALS);
             state.wrongful = true;
         }
         if (draw.detention < odds.detention) {
             ++row[MetricLayout::DETENTIONS];
+            if constexpr (LOG) lookup->actions |= LOOKUP_DETENTION;
             if (wrongful)
                 count_wrongful(row, layout, d, result.hit, MetricLayout::WRONGFUL_DETENTIONS);
         }
     }
+    if constexpr (LOG) lookup->wrongful = wrongful && lookup->actions != 0;
 }
 
-}  // namespace
-
-bool apply_policy(const std::vector<DatabaseRule>& rules, const StopFacts& stop,
-                  const MetricLayout& layout, std::uint64_t* row) noexcept {
+template <bool LOG>
+bool apply(const std::vector<DatabaseRule>& rules, const StopFacts& stop,
+           const MetricLayout& layout, std::uint64_t* row, StopLookups* lookups) {
     ActionState state;
+    if constexpr (LOG) lookups->count = 0;
     // Street searches first, in database order; custody searches happen only after an
     // arrest on the street (MODEL.md §6: "searched only in custody after an arrest").
     for (const Phase phase : {Phase::street, Phase::custody}) {
@@ -105,10 +118,23 @@ bool apply_policy(const std::vector<DatabaseRule>& rules, const StopFacts& stop,
             const bool searched = phase == Phase::street
                                       ? access == Access::street
                                       : access == Access::custody && state.arrested;
-            if (searched) search(rules, stop, layout, row, d, state);
+            if (!searched) continue;
+            if constexpr (LOG)
+                search<true>(rules, stop, layout, row, d, state,
+                             &lookups->entries[lookups->count++]);
+            else
+                search<false>(rules, stop, layout, row, d, state, nullptr);
         }
     }
     return state.wrongful;
+}
+
+}  // namespace
+
+bool apply_policy(const std::vector<DatabaseRule>& rules, const StopFacts& stop,
+                  const MetricLayout& layout, std::uint64_t* row, StopLookups* lookups) noexcept {
+    return lookups ? apply<true>(rules, stop, layout, row, lookups)
+                   : apply<false>(rules, stop, layout, row, nullptr);
 }
 
 }  // namespace stopscan

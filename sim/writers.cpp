@@ -285,6 +285,10 @@ std::string manifest_json(const Results& results, const Provenance& provenance) 
     }
     out << "\n  },\n  \"baseline\": "
         << json_string(s.policies[results.plan.policies[results.plan.baseline]].name)
+        << ",\n  \"max_stops_per_person\": "
+        << (results.plan.max_stops_per_person > 0
+                ? std::to_string(results.plan.max_stops_per_person)
+                : std::string("null"))
         << ",\n  \"stops_simulated\": " << stops
         << ",\n  \"wall_seconds\": " << format_value(results.wall_seconds)
         << ",\n  \"stops_per_second\": "

@@ -122,6 +122,9 @@ public:
     /// if a ticket below the highest submitted one is missing, or on I/O failure.
     std::string finish();
 
+    /// The ticket submit() expects next (the number of batches written so far, when every
+    /// batch has arrived): where a continued producer starts numbering.
+    std::uint64_t next_ticket() const;
     std::uint64_t records() const noexcept { return seq_; }
     const std::string& path() const noexcept { return path_; }
 
@@ -135,7 +138,7 @@ private:
     std::string prev_;  ///< SHA-256 hex of the last line written
     std::uint64_t seq_ = 0;
     bool finished_ = false;
-    std::mutex mutex_;
+    mutable std::mutex mutex_;
     std::uint64_t next_ticket_ = 0;
     std::map<std::uint64_t, std::vector<AuditRecord>> pending_;
 };

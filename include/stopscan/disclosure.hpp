@@ -21,6 +21,7 @@
 namespace stopscan {
 
 struct Results;
+class MetricLayout;
 
 /// How tables are released.
 enum class ReleaseMode : std::uint8_t { none, sdc, dp };
@@ -248,7 +249,8 @@ struct ReleaseOptions {
     /// dp: ε per table; empty: epsilon_total divided evenly among the tables.
     std::optional<Epsilon> epsilon;
     Epsilon epsilon_total{1'000'000};
-    /// dp: the cap on stops per person that the engine enforced (0: none, which dp refuses).
+    /// dp: the cap on stops per person that the engine enforced (0: none, which dp refuses);
+    /// must equal the run's RunPlan::max_stops_per_person.
     std::int64_t max_stops_per_person = 0;
 };
 
@@ -260,11 +262,21 @@ struct Release {
     std::string manifest_json;
 };
 
+/// The names of the tables run_count_tables() makes (its count metrics, in order).
+std::vector<std::string> run_count_metric_names(const MetricLayout& layout);
+
+/// dp: the ε of each table (--epsilon, or --epsilon-total shared evenly in whole
+/// millionths), after charging every table to a trial ledger. Throws InputError, as
+/// release_run_tables() would, if the share is 0 or the total would exceed the budget: so a
+/// run can be refused before it simulates anything.
+Epsilon dp_epsilon_per_table(const ReleaseOptions& options, const std::vector<std::string>& tables);
+
 /// Releases a run's count tables: none (exact), sdc (one table "counts" with the margins and
 /// the metric sums of summary.csv), or dp (one table per metric, each with
 /// Δ = cap × per_stop_bound (1 for person counts) × policies × (1 + dimensions)). Throws
 /// InputError for a dp release without a stop cap, or one that exceeds the budget (before
-/// any noise is drawn).
+/// any noise is drawn); InternalError if the cap is not the one the run's engine enforced
+/// (results.plan.max_stops_per_person).
 Release release_run_tables(const Results& results, const ReleaseOptions& options, RandomBits& bits);
 
 /// CSV of released tables: table,policy,dimension,category,metric,status,value,noise_lo95,

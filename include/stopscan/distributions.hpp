@@ -44,6 +44,17 @@ public:
     /// the numerator is the P(Y >= 1) of mean mu·w, accurate for tiny w.
     double p_at_least_one(double w) const noexcept;
 
+    /// E[min(Y, cap) | Y >= 1]: the mean stops per stopped person when each person's stops
+    /// are capped at `cap` (cap <= 0: no cap, mean_given_stopped()). Exact for the law
+    /// draw() samples: the tabulated pmf summed up to the cap (beyond the table, where the
+    /// mass left is < 1e-17, the uncapped mean). Never throws.
+    double mean_given_stopped(std::int64_t cap) const noexcept;
+
+    /// p_at_least_one(w) over the capped count min(Y, cap) (cap <= 0: no cap):
+    /// Σ_{y<cap} pmf(y)·(1 − (1 − w)^y) + P(Y >= cap | Y >= 1)·(1 − (1 − w)^cap), each
+    /// 1 − (1 − w)^y by expm1/log1p so that tiny w keeps its precision. Never throws.
+    double p_at_least_one(double w, std::int64_t cap) const noexcept;
+
     /// Exact inversion of the truncated CDF with one uniform u in [0, 1): the smallest
     /// y >= 1 with u < F(y). Beyond the table the pmf recurrence continues, so any count
     /// stays reachable (at O(y - table_size()) cost, which only means far beyond any stop

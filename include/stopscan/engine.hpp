@@ -20,6 +20,8 @@
 
 namespace stopscan {
 
+class AuditLogWriter;
+
 /// Integer tallies of a whole run: counts[((rep * policies + p) * cells + c) * metrics + k].
 struct Results {
     RunPlan plan;
@@ -54,12 +56,18 @@ public:
     Engine(const Engine&) = delete;
     Engine& operator=(const Engine&) = delete;
 
-    /// Runs every replication, in parallel over replications and persons.
-    Results run(const ProgressCallback& progress = {}) const;
+    /// Runs every replication, in parallel over replications and persons. With `audit`, also
+    /// streams one record per lookup (docs/audit-log.md) to it, in (replication, person,
+    /// stop, policy, search) order, the same bytes for any thread count; the replications then
+    /// run one after another, each in parallel over fixed blocks of persons. The tallies are
+    /// the same with or without a log. Throws what the writer throws (InternalError on I/O).
+    Results run(const ProgressCallback& progress = {}, AuditLogWriter* audit = nullptr) const;
 
     /// Appends `more` replications to `results` (numbered on from the ones it holds): the
-    /// result equals a single run with the larger number of replications.
-    void extend(Results& results, std::int64_t more, const ProgressCallback& progress = {}) const;
+    /// result equals a single run with the larger number of replications. With `audit`, as
+    /// run(), the log continuing with the writer's next ticket.
+    void extend(Results& results, std::int64_t more, const ProgressCallback& progress = {},
+                AuditLogWriter* audit = nullptr) const;
 
     /// Tallies of one replication ([policy][cell][metric]). `parallel` = false runs the same
     /// body serially (the reference path the determinism tests compare against).
@@ -70,6 +78,11 @@ public:
 
 private:
     struct Model;
+    struct Replication;
+    Replication prepare(std::int64_t replication) const;
+    std::vector<std::uint64_t> run_replication_logged(std::int64_t replication,
+                                                      AuditLogWriter& audit,
+                                                      std::uint64_t& ticket) const;
     RunPlan plan_;
     std::unique_ptr<const Model> model_;
 };

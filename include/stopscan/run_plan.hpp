@@ -29,6 +29,11 @@ struct RunPlan {
     /// instead of the score-level model. Much slower; for validation-scale runs.
     bool template_matcher = false;
     TemplateOptions template_options;
+    /// Cap on the stops simulated per person: each person's drawn number of stops Y is
+    /// replaced by min(Y, cap), in the engine and in the closed form. 0: no cap. It bounds
+    /// one person's contribution for `--release dp` (docs/disclosure.md) and changes the
+    /// simulated counts (it removes the tail of repeat stops).
+    std::int64_t max_stops_per_person = 0;
 };
 
 /// Overrides from the command line; unset fields take the scenario's [run] defaults.
@@ -41,6 +46,7 @@ struct RunOptions {
     int threads = 0;
     bool template_matcher = false;
     TemplateOptions template_options;
+    std::int64_t max_stops_per_person = 0;  ///< see RunPlan; 0: no cap
 };
 
 /// Builds a plan. Throws InputError (source "command line") for an unknown policy, a

@@ -3,6 +3,7 @@
 // and why (MODEL.md §6–§7). A pure function of its inputs, so it is tested as a truth table.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <vector>
 
@@ -65,11 +66,50 @@ struct StopFacts {
     std::size_t databases;
 };
 
+/// The most databases a scenario may have (the engine's per-stop arrays are this long).
+inline constexpr std::size_t MAX_DATABASES = 16;
+
+/// What the officer was shown of one search's result.
+enum class ShownAs : std::uint8_t {
+    none,       ///< nothing: no candidate, display none, or flag-only with no flag
+    flag_only,  ///< only the adverse flag
+    full,       ///< the record
+};
+
+/// Action bits of a Lookup (the same values as AuditAction in audit_log.hpp).
+enum LookupAction : std::uint8_t {
+    LOOKUP_ARREST = 1,
+    LOOKUP_REFERRAL = 2,
+    LOOKUP_DETENTION = 4,
+};
+
+/// What one search of one database did at one stop under one policy: the facts of one
+/// audit-log record (docs/audit-log.md).
+struct Lookup {
+    std::uint8_t database = 0;
+    Hit hit = Hit::none;
+    ShownAs shown = ShownAs::none;
+    std::uint8_t actions = 0;  ///< LookupAction bits: the actions this search led to
+    /// The actions are not supported by the person's own circumstances (only with actions);
+    /// the cause is a false match when `hit` is Hit::false_match, a record error otherwise.
+    bool wrongful = false;
+};
+
+/// The lookups of one stop under one policy, in the order the databases were searched
+/// (street searches in database order, then custody searches).
+struct StopLookups {
+    std::array<Lookup, MAX_DATABASES> entries;
+    std::size_t count = 0;
+};
+
 /// Adds the counts of one stop under one policy's rules for the person's cell
 /// (Policy::rules_for_category) to `row` (a tally row laid out by
 /// `layout`) and returns whether the stop produced at least one wrongful outcome. Does not
-/// count stops or persons (the caller does).
+/// count stops or persons (the caller does). With `lookups`, also reports each search
+/// (count reset first); without, the tallying path is compiled separately, so it pays
+/// nothing for the report.
 bool apply_policy(const std::vector<DatabaseRule>& rules, const StopFacts& stop,
-                  const MetricLayout& layout, std::uint64_t* row) noexcept;
+                  const MetricLayout& layout, std::uint64_t* row,
+                  StopLookups* lookups = nullptr) noexcept;
 
 }  // namespace stopscan

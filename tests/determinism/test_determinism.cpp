@@ -2,9 +2,15 @@
 #include <oneapi/tbb/global_control.h>
 #include <catch2/catch.hpp>
 
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "stopscan/audit_log.hpp"
 #include "stopscan/engine.hpp"
 #include "stopscan/summary.hpp"
 #include "stopscan/writers.hpp"
+#include "support/temp_dir.hpp"
 
 using namespace stopscan;
 
@@ -69,4 +75,77 @@ TEST_CASE("replication r does not depend on how many replications are run", "[de
     const Results b = Engine(plan(2, 0)).run();
     REQUIRE(b.counts.size() == 3 * a.counts.size());
     CHECK(std::equal(a.counts.begin(), a.counts.end(), b.counts.begin()));
+}
+
+TEST_CASE("a run with a stop cap is identical for any thread count and grain", "[determinism]") {
+    RunPlan reference_plan = plan(1, 1);
+    reference_plan.max_stops_per_person = 2;
+    const Results reference = Engine(reference_plan).run();
+    CHECK(reference.counts != Engine(plan(1, 1)).run().counts);  // the cap changes the counts
+    for (const int threads : {2, 4})
+        for (const std::size_t grain : {std::size_t{7}, std::size_t{0}}) {
+            RunPlan p = plan(threads, grain);
+            p.max_stops_per_person = 2;
+            const Results r = Engine(p).run();
+            INFO("threads " << threads << ", grain " << grain);
+            CHECK(r.threads_used == threads);
+            CHECK(r.counts == reference.counts);
+        }
+}
+
+TEST_CASE("an audit log leaves the tallies unchanged and is byte-identical for 1, 2 and 4 threads",
+          "[determinism][audit_log]") {
+    stopscan::test::TempDir dir;
+    auto settings = Settings::parse_ini(default_scenario_text(), "");
+    settings.apply_override("stops.total=2000");
+    const auto small = std::make_shared<const Scenario>(load_scenario(settings));
+    // The log's text and the run's results.
+    auto logged_run = [&](int threads, const std::string& name) {
+        RunOptions options;
+        options.replications = 3;
+        options.seed = 5;
+        options.threads = threads;
+        const std::string path = (dir.path() / name).string();
+        AuditLogWriter writer(path, AuditKey::from_bytes(std::string(32, 'k')),
+                              {{"ethnicity", "sex", "age", "status"}, "test"});
+        const Engine engine(make_run_plan(small, options));
+        Results results = engine.run({}, &writer);
+        writer.finish();
+        std::ifstream f(path, std::ios::binary);
+        std::stringstream text;
+        text << f.rdbuf();
+        return std::make_pair(text.str(), std::move(results));
+    };
+    RunOptions options;
+    options.replications = 3;
+    options.seed = 5;
+    const Results plain = Engine(make_run_plan(small, options)).run();
+    const auto [reference, r1] = logged_run(1, "t1.jsonl");
+    CHECK(r1.counts == plain.counts);
+    CHECK(verify_audit_log((dir.path() / "t1.jsonl").string()).intact);
+    CHECK(std::count(reference.begin(), reference.end(), '\n') > 1000);
+    for (const int threads : {2, 4}) {
+        INFO("threads " << threads);
+        const auto [text, r] = logged_run(threads, "t" + std::to_string(threads) + ".jsonl");
+        CHECK(text == reference);
+        CHECK(r.threads_used == threads);
+        CHECK(r.counts == plain.counts);
+    }
+    // Extending a logged run continues the log: the same bytes as one longer run.
+    RunOptions two = options;
+    two.replications = 2;
+    const std::string extended_path = (dir.path() / "extended.jsonl").string();
+    {
+        AuditLogWriter writer(extended_path, AuditKey::from_bytes(std::string(32, 'k')),
+                              {{"ethnicity", "sex", "age", "status"}, "test"});
+        const Engine engine(make_run_plan(small, two));
+        Results e = engine.run({}, &writer);
+        engine.extend(e, 1, {}, &writer);
+        writer.finish();
+        CHECK(e.counts == plain.counts);
+    }
+    std::ifstream f(extended_path, std::ios::binary);
+    std::stringstream text;
+    text << f.rdbuf();
+    CHECK(text.str() == reference);
 }

@@ -51,3 +51,32 @@ TEST_CASE("with uncertain parameters the simulated means agree with explain's me
     CHECK(a.tested > 100);
     CHECK(a.failed == 0);
 }
+
+TEST_CASE("with a cap on stops per person the simulated means agree with explain",
+          "[stat][explain][cap]") {
+    // 2.5 stops per stopped person, so that a cap of 2 cuts a large share of the stops and
+    // the capped closed form is tested where it matters.
+    auto settings = Settings::parse_ini(default_scenario_text(), "");
+    settings.apply_override("stops.total=30000");
+    settings.apply_override("stops.target_stops_per_person=2.5");
+    const auto scenario = std::make_shared<const Scenario>(load_scenario(settings));
+    RunOptions options;
+    options.replications = 200;
+    options.seed = 4243;
+    options.max_stops_per_person = 2;
+    const RunPlan capped = make_run_plan(scenario, options);
+    const Agreement a = compare(capped);
+    CHECK(a.tested > 100);
+    CHECK(a.failed == 0);
+    // Not vacuous: the cap removes a visible share of the expected stops.
+    options.max_stops_per_person = 0;
+    auto total_stops = [](const Expectation& e) {
+        double sum = 0;
+        for (std::size_t c = 0; c < e.cell_population.size(); ++c)
+            sum += e.row(0, c)[MetricLayout::STOPS];
+        return sum;
+    };
+    const double all = total_stops(expected_counts(make_run_plan(scenario, options)));
+    const double kept = total_stops(expected_counts(capped));
+    CHECK(kept < 0.9 * all);
+}

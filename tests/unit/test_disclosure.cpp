@@ -421,6 +421,7 @@ TEST_CASE("a run's release: sdc as one protected table, dp per metric within the
     settings.apply_override("stops.total=20000");
     RunOptions run;
     run.replications = 4;
+    run.max_stops_per_person = 5;
     const Results results =
         Engine(make_run_plan(std::make_shared<const Scenario>(load_scenario(settings)), run)).run();
     CryptoRandomBits bits;
@@ -440,6 +441,8 @@ TEST_CASE("a run's release: sdc as one protected table, dp per metric within the
     ReleaseOptions dp;
     dp.mode = ReleaseMode::dp;
     CHECK_THROWS_AS(release_run_tables(results, dp, bits), InputError);  // no stop cap
+    dp.max_stops_per_person = 4;  // not the cap the engine enforced
+    CHECK_THROWS_AS(release_run_tables(results, dp, bits), InternalError);
     dp.max_stops_per_person = 5;
     const Release b = release_run_tables(results, dp, bits);
     const auto tables = run_count_tables(results);

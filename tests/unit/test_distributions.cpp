@@ -618,3 +618,38 @@ TEST_CASE("TruncatedStopCount handles large means through the log-domain start",
         CHECK(law.draw(0.0) > 1);  // zero-probability counts are never returned
     }
 }
+
+TEST_CASE("TruncatedStopCount with a cap: the law of min(draw, cap), summed exactly",
+          "[distributions][stops]") {
+    for (const auto& [mu, k] :
+         {std::pair{0.2, 0.5}, std::pair{1.5, 2.0}, std::pair{3.0, HUGE_VAL}}) {
+        const TruncatedStopCount law(mu, k);
+        INFO("mu " << mu << ", k " << k);
+        // No cap, or a cap beyond the table: the uncapped values.
+        CHECK(law.mean_given_stopped(0) == law.mean_given_stopped());
+        CHECK(law.mean_given_stopped(law.table_size() + 1) == law.mean_given_stopped());
+        CHECK(law.p_at_least_one(0.3, 0) == law.p_at_least_one(0.3));
+        // cap 1: every stopped person is stopped once.
+        CHECK(law.mean_given_stopped(1) == 1.0);
+        CHECK(law.p_at_least_one(0.3, 1) == Approx(0.3).epsilon(1e-15));
+        for (const std::int64_t cap : {2, 3, 5}) {
+            // Reference: the pmf summed term by term, tail as 1 − Σ.
+            double mean = 0, below = 0, none = 0;
+            const double w = 0.05;
+            for (std::int64_t y = 1; y < cap; ++y) {
+                mean += static_cast<double>(y) * law.pmf(y);
+                none += law.pmf(y) * std::pow(1 - w, static_cast<double>(y));
+                below += law.pmf(y);
+            }
+            mean += static_cast<double>(cap) * (1 - below);
+            none += (1 - below) * std::pow(1 - w, static_cast<double>(cap));
+            CHECK(law.mean_given_stopped(cap) == Approx(mean).epsilon(1e-13));
+            CHECK(law.p_at_least_one(w, cap) == Approx(1 - none).epsilon(1e-12));
+            CHECK(law.mean_given_stopped(cap) < law.mean_given_stopped());
+            CHECK(law.p_at_least_one(w, cap) < law.p_at_least_one(w));
+            // Tiny w keeps its precision: ≈ w × E[min(Y, cap)].
+            CHECK(law.p_at_least_one(1e-14, cap) ==
+                  Approx(1e-14 * law.mean_given_stopped(cap)).epsilon(1e-9));
+        }
+    }
+}

@@ -171,3 +171,56 @@ TEST_CASE("actions follow their probabilities, one arrest and one referral per s
     CHECK_FALSE(t.apply(DUAL));
     CHECK(t.at(MetricLayout::ARRESTS) == 0);
 }
+
+TEST_CASE("with a lookup report apply_policy tallies the same and reports each search",
+          "[rules][audit_log]") {
+    // A false match with a flag in IMM after a rightful arrest on an accurate CRIM record:
+    // the arrest is rightful (CRIM), the referral and detention wrongful by false match (IMM).
+    Stop plain, logged;
+    for (Stop* s : {&plain, &logged}) {
+        s->records[CRIM] = {true, true, true, false, false};
+        s->results[CRIM] = {Hit::own_record, true, false, true, true};
+        s->results[IMM] = {Hit::false_match, true, false};
+    }
+    const bool wrongful = plain.apply(DUAL);
+    StopLookups found;
+    found.count = 7;  // reset by apply_policy
+    CHECK(apply_policy(DUAL.rules,
+                       {logged.results, logged.records, logged.odds, logged.draws, logged.roles, 2},
+                       logged.layout, logged.row.data(), &found) == wrongful);
+    CHECK(logged.row == plain.row);
+    REQUIRE(found.count == 2);
+    CHECK(found.entries[0].database == CRIM);
+    CHECK(found.entries[0].hit == Hit::own_record);
+    CHECK(found.entries[0].shown == ShownAs::full);
+    CHECK(found.entries[0].actions == LOOKUP_ARREST);
+    CHECK_FALSE(found.entries[0].wrongful);
+    CHECK(found.entries[1].database == IMM);
+    CHECK(found.entries[1].hit == Hit::false_match);
+    CHECK(found.entries[1].actions == (LOOKUP_REFERRAL | LOOKUP_DETENTION));
+    CHECK(found.entries[1].wrongful);
+
+    // Custody access: the IMM search comes after the street search, and only after an arrest;
+    // flag-only display of a record without a flag shows nothing.
+    Stop custody;
+    custody.records[CRIM] = {true, true, true, false, false};
+    custody.results[CRIM] = {Hit::own_record, true, false, true, true};
+    custody.results[IMM] = {Hit::own_record, false, false, true, true};
+    custody.records[IMM] = {true, false, false, false, false};
+    const Policy flag_only_custody = policy(Access::custody, Display::flag_only);
+    apply_policy(flag_only_custody.rules,
+                 {custody.results, custody.records, custody.odds, custody.draws, custody.roles, 2},
+                 custody.layout, custody.row.data(), &found);
+    REQUIRE(found.count == 2);
+    CHECK(found.entries[1].database == IMM);
+    CHECK(found.entries[1].shown == ShownAs::none);
+    CHECK(found.entries[1].actions == 0);
+    CHECK_FALSE(found.entries[1].wrongful);
+    // Firewall: one lookup only.
+    Stop fw;
+    apply_policy(FIREWALL.rules, {fw.results, fw.records, fw.odds, fw.draws, fw.roles, 2},
+                 fw.layout, fw.row.data(), &found);
+    CHECK(found.count == 1);
+    CHECK(found.entries[0].hit == Hit::none);
+    CHECK(found.entries[0].shown == ShownAs::none);
+}
