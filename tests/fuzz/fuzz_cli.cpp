@@ -23,17 +23,24 @@
 
 namespace {
 
-std::filesystem::path scratch_dir() {
-    static const std::filesystem::path dir = [] {
-        std::string pattern =
-            (std::filesystem::temp_directory_path() / "stopscan-fuzz-XXXXXX").string();
-        if (::mkdtemp(pattern.data()) == nullptr) stopscan::fuzz::finding("mkdtemp failed");
+std::filesystem::path make_scratch_dir() {
+    std::string pattern =
+        (std::filesystem::temp_directory_path() / "stopscan-fuzz-XXXXXX").string();
+    if (::mkdtemp(pattern.data()) == nullptr) stopscan::fuzz::finding("mkdtemp failed");
+    return pattern;
+}
+
+const std::filesystem::path& scratch_dir() {
+    static const std::filesystem::path dir = make_scratch_dir();
+    // Registered after `dir` is built, so it runs before `dir` is destroyed.
+    static const bool cleanup = [] {
         std::atexit([] {
             std::error_code ec;
             std::filesystem::remove_all(scratch_dir(), ec);
         });
-        return std::filesystem::path(pattern);
+        return true;
     }();
+    (void)cleanup;
     return dir;
 }
 
