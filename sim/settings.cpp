@@ -54,9 +54,18 @@ std::size_t edit_distance(std::string_view a, std::string_view b) {
 
 std::optional<std::string> nearest(std::string_view word,
                                    const std::vector<std::string>& candidates) {
+    // The distance costs |word| x |candidate|: a word too long to be a typo of a name gets no
+    // suggestion (a 1 MB unknown key took minutes), and since the distance is at least the
+    // difference in length, candidates that the final check below would refuse are skipped.
+    constexpr std::size_t LONGEST_WORD = 256;
+    if (word.size() > LONGEST_WORD) return std::nullopt;
+    const std::size_t limit = std::max<std::size_t>(word.size(), 3);
     std::optional<std::string> best;
     std::size_t best_distance = 0;
     for (const auto& c : candidates) {
+        const auto length_gap =
+            c.size() > word.size() ? c.size() - word.size() : word.size() - c.size();
+        if (length_gap * 3 > limit) continue;
         const auto d = edit_distance(word, c);
         if (!best || d < best_distance) {
             best = c;
@@ -64,7 +73,7 @@ std::optional<std::string> nearest(std::string_view word,
         }
     }
     // A suggestion that rewrites more than about a third of the word is noise, not help.
-    if (best && best_distance * 3 > std::max<std::size_t>(word.size(), 3)) return std::nullopt;
+    if (best && best_distance * 3 > limit) return std::nullopt;
     return best;
 }
 
@@ -201,6 +210,12 @@ Settings Settings::read_ini_file(const std::string& path) {
 }
 
 void Settings::apply_override(const std::string& assignment) {
+    // A line break would split the one-line error message that quotes the value (and no INI
+    // value can hold one): refuse it without quoting it.
+    if (assignment.find_first_of("\r\n") != std::string::npos)
+        throw InputError("--set",
+                         "an override must be one line: remove the line break from "
+                         "section.key=value");
     const auto eq = assignment.find('=');
     const auto key = eq == std::string::npos ? std::string_view{}
                                              : trim(std::string_view(assignment).substr(0, eq));
