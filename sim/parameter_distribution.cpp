@@ -22,7 +22,7 @@ struct Spec {
 constexpr Spec SPECS[] = {
     {"uniform", ParameterDistribution::uniform, 2, "uniform(a, b) with a < b"},
     {"loguniform", ParameterDistribution::loguniform, 2, "loguniform(a, b) with 0 < a < b"},
-    {"beta", ParameterDistribution::beta, 2, "beta(a, b) with a, b > 0"},
+    {"beta", ParameterDistribution::beta, 2, "beta(a, b) with 0 < a, b <= 1e6"},
     {"triangular", ParameterDistribution::triangular, 3,
      "triangular(a, c, b) with a <= c <= b, a < b"},
     {"normal", ParameterDistribution::normal, 2, "normal(m, s) with s > 0"},
@@ -41,6 +41,12 @@ std::uint64_t fnv1a(const std::string& text) {
     for (const unsigned char c : text) h = (h ^ c) * 0x100000001b3ULL;
     return h;
 }
+
+// Boost throws evaluation_error when its root finder needs more than 200 iterations, which
+// happens for valid laws at extreme probabilities (beta(0.5, 2) at 1e-12): take its best
+// estimate instead, which quantile() clamps to the support.
+using BetaPolicy = boost::math::policies::policy<
+    boost::math::policies::evaluation_error<boost::math::policies::ignore_error>>;
 
 double lower_cdf(double z) {
     return upper_tail(-z);
@@ -84,7 +90,9 @@ std::optional<ParameterDistribution> ParameterDistribution::parse(const std::str
                 ok = 0 < a[0] && a[0] < a[1];
                 break;
             case beta:
-                ok = a[0] > 0 && a[1] > 0;
+                // Boost's inverse fails or loops for shapes near 1e20 and beyond; a beta worth
+                // over a million observations is a point value anyway.
+                ok = a[0] > 0 && a[1] > 0 && a[0] <= 1e6 && a[1] <= 1e6;
                 break;
             case triangular:
                 ok = a[0] <= a[1] && a[1] <= a[2] && a[0] < a[2];
@@ -132,7 +140,7 @@ double ParameterDistribution::quantile(double u, double lo, double hi) const {
             case loguniform:
                 return std::log(x / args[0]) / std::log(args[1] / args[0]);
             case beta:
-                return boost::math::ibeta(args[0], args[1], x);
+                return boost::math::ibeta(args[0], args[1], x, BetaPolicy());
             case triangular: {
                 const double a = args[0], c = args[1], b = args[2];
                 return x <= c ? (x - a) * (x - a) / ((b - a) * (c - a))
@@ -150,7 +158,7 @@ double ParameterDistribution::quantile(double u, double lo, double hi) const {
             case loguniform:
                 return args[0] * std::pow(args[1] / args[0], p);
             case beta:
-                return boost::math::ibeta_inv(args[0], args[1], p);
+                return boost::math::ibeta_inv(args[0], args[1], p, BetaPolicy());
             case triangular: {
                 const double a = args[0], c = args[1], b = args[2];
                 const double fc = (c - a) / (b - a);
