@@ -42,11 +42,22 @@ std::uint64_t fnv1a(const std::string& text) {
     return h;
 }
 
-// Boost throws evaluation_error when its root finder needs more than 200 iterations, which
-// happens for valid laws at extreme probabilities (beta(0.5, 2) at 1e-12): take its best
-// estimate instead, which quantile() clamps to the support.
-using BetaPolicy = boost::math::policies::policy<
-    boost::math::policies::evaluation_error<boost::math::policies::ignore_error>>;
+// Boost 1.74's ibeta_inv throws evaluation_error for some valid laws: beta(5, 5) at p = 0.5
+// ("no root", from its Newton iteration), beta(0.5, 2) at p = 1e-12 (over 200 iterations).
+// Then bisect the CDF, which is monotone: slower, but as exact as a double allows.
+double beta_quantile(double a, double b, double p) {
+    try {
+        return boost::math::ibeta_inv(a, b, p);
+    } catch (const boost::math::evaluation_error&) {
+        double lo = 0.0;
+        double hi = 1.0;
+        for (;;) {
+            const double mid = lo + (hi - lo) / 2;
+            if (mid <= lo || mid >= hi) return mid;
+            (boost::math::ibeta(a, b, mid) < p ? lo : hi) = mid;
+        }
+    }
+}
 
 double lower_cdf(double z) {
     return upper_tail(-z);
@@ -140,7 +151,7 @@ double ParameterDistribution::quantile(double u, double lo, double hi) const {
             case loguniform:
                 return std::log(x / args[0]) / std::log(args[1] / args[0]);
             case beta:
-                return boost::math::ibeta(args[0], args[1], x, BetaPolicy());
+                return boost::math::ibeta(args[0], args[1], x);
             case triangular: {
                 const double a = args[0], c = args[1], b = args[2];
                 return x <= c ? (x - a) * (x - a) / ((b - a) * (c - a))
@@ -158,7 +169,7 @@ double ParameterDistribution::quantile(double u, double lo, double hi) const {
             case loguniform:
                 return args[0] * std::pow(args[1] / args[0], p);
             case beta:
-                return boost::math::ibeta_inv(args[0], args[1], p, BetaPolicy());
+                return beta_quantile(args[0], args[1], p);
             case triangular: {
                 const double a = args[0], c = args[1], b = args[2];
                 const double fc = (c - a) / (b - a);

@@ -57,8 +57,9 @@ TEST_CASE("a --set override holding a line break is refused with a one-line mess
 
 // fuzz_distribution: beta(2.6e45, 50) made Boost's ibeta_inv throw evaluation_error (an
 // internal error, exit 1); shapes near 1e20 also loop for seconds. Shapes above 1e6 are refused
-// (tests/bad_inputs/098-fuzz-beta-huge-shape). Found while reducing it: a valid beta(0.5, 2)
-// threw the same error at p = 1e-12, which a run's draw can reach; now the best estimate.
+// (tests/bad_inputs/098-fuzz-beta-huge-shape). Valid laws threw it too: beta(0.5, 2) at
+// p = 1e-12 (a run's draw can reach it) and beta(5, 5) at its median, which every scenario
+// using it evaluates (tests/bad_inputs/good/fuzz-symmetric-beta.ini); the CDF is bisected then.
 TEST_CASE("beta laws with huge shapes are refused and extreme quantiles do not throw",
           "[fuzz-regression][parameter-distribution]") {
     using stopscan::ParameterDistribution;
@@ -66,7 +67,11 @@ TEST_CASE("beta laws with huge shapes are refused and extreme quantiles do not t
                     std::invalid_argument);
     CHECK_THROWS_AS(ParameterDistribution::parse("beta(2, 1e20)"), std::invalid_argument);
     CHECK(ParameterDistribution::parse("beta(1e6, 1e6)"));
-    for (const auto* text : {"beta(0.5, 2)", "beta(2, 0.5)", "beta(1e6, 1)", "beta(1, 1e6)"}) {
+    CHECK(ParameterDistribution::parse("beta(5, 5)")->median(0.0, 1.0) == Approx(0.5));
+    CHECK(ParameterDistribution::parse("beta(0.5, 2)")->quantile(1e-12, 0.0, 1.0) ==
+          Approx(4.4e-25).epsilon(0.01));
+    for (const auto* text :
+         {"beta(5, 5)", "beta(0.5, 2)", "beta(2, 0.5)", "beta(1e6, 1)", "beta(1, 1e6)"}) {
         INFO(text);
         const auto law = ParameterDistribution::parse(text);
         REQUIRE(law);
@@ -77,4 +82,24 @@ TEST_CASE("beta laws with huge shapes are refused and extreme quantiles do not t
             CHECK(x <= 1.0);
         }
     }
+}
+
+// fuzz_set_override: an unknown key of 20 kB took 54 s (the did-you-mean edit distance against
+// every declared key); 1 MB would take hours. Long words get no suggestion.
+TEST_CASE("an unknown one-megabyte key is refused at once without a suggestion",
+          "[fuzz-regression][settings]") {
+    const std::string key(std::size_t{1} << 20, 'a');
+    const auto r = cli({"validate", "--set", key + "=1"});
+    CHECK(r.code == 2);
+    CHECK(r.err.rfind("stopscan: error: --set: ", 0) == 0);
+    CHECK(r.err.find("did you mean") == std::string::npos);
+    CHECK(stopscan::nearest(key, {"stops.total", "scenario.name"}) == std::nullopt);
+    CHECK(stopscan::nearest("stops.totl", {"stops.total", "scenario.name"}) == "stops.total");
+    CHECK(stopscan::nearest("s", {"stops.total"}) == std::nullopt);
+}
+
+TEST_CASE("a scenario with a symmetric beta law validates", "[fuzz-regression][scenario]") {
+    const auto r = cli({"validate", "--set", "database.IDENT1.truth=beta(5, 5)"});
+    CHECK(r.code == 0);
+    CHECK(r.err.empty());
 }
