@@ -210,12 +210,6 @@ Settings Settings::read_ini_file(const std::string& path) {
 }
 
 void Settings::apply_override(const std::string& assignment) {
-    // A line break would split the one-line error message that quotes the value (and no INI
-    // value can hold one): refuse it without quoting it.
-    if (assignment.find_first_of("\r\n") != std::string::npos)
-        throw InputError("--set",
-                         "an override must be one line: remove the line break from "
-                         "section.key=value");
     const auto eq = assignment.find('=');
     const auto key = eq == std::string::npos ? std::string_view{}
                                              : trim(std::string_view(assignment).substr(0, eq));

@@ -32,7 +32,7 @@ public:
     static Settings read_ini_file(const std::string& path);
 
     /// Applies `key=value` from the command line. Throws InputError if the text is not of
-    /// that form or holds a line break.
+    /// that form.
     void apply_override(const std::string& assignment);
 
     /// Replaces the value of an existing key, keeping where it came from (for the drawn

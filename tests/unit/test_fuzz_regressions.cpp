@@ -35,26 +35,6 @@ CliResult cli(std::vector<std::string> args) {
 
 }  // namespace
 
-// fuzz_distribution: "\n\0\0\x11A,(1,...)" gave "unknown distribution '\n...'": a message of two
-// lines. Only --set can carry a line break into a value, so --set refuses it, unquoted.
-TEST_CASE("a --set override holding a line break is refused with a one-line message",
-          "[fuzz-regression][settings]") {
-    const std::string expected =
-        "stopscan: error: --set: an override must be one line: remove the line break from "
-        "section.key=value\n";
-    for (const std::string assignment :
-         {"stops.dispersion=\nuniform(1, 2)", "scenario.name=a\rb", "stops.total\n=5"}) {
-        INFO("--set " << assignment);
-        const auto r = cli({"validate", "--set", assignment});
-        CHECK(r.code == 2);
-        CHECK(r.err == expected);
-        CHECK(r.out.empty());
-    }
-    stopscan::Settings settings = stopscan::Settings::parse_ini("[a]\nb = 1\n", "x.ini");
-    CHECK_THROWS_AS(settings.apply_override("a.b=\n2"), stopscan::InputError);
-    CHECK(settings.find("a.b")->value == "1");
-}
-
 // fuzz_distribution: beta(2.6e45, 50) made Boost's ibeta_inv throw evaluation_error (an
 // internal error, exit 1); shapes near 1e20 also loop for seconds. Shapes above 1e6 are refused
 // (tests/bad_inputs/098-fuzz-beta-huge-shape). Valid laws threw it too: beta(0.5, 2) at
@@ -69,7 +49,7 @@ TEST_CASE("beta laws with huge shapes are refused and extreme quantiles do not t
     CHECK(ParameterDistribution::parse("beta(1e6, 1e6)"));
     CHECK(ParameterDistribution::parse("beta(5, 5)")->median(0.0, 1.0) == Approx(0.5));
     CHECK(ParameterDistribution::parse("beta(0.5, 2)")->quantile(1e-12, 0.0, 1.0) ==
-          Approx(4.4e-25).epsilon(0.01));
+          Approx(4.0 / 9.0 * 1e-24).epsilon(1e-3));
     for (const auto* text :
          {"beta(5, 5)", "beta(0.5, 2)", "beta(2, 0.5)", "beta(1e6, 1)", "beta(1, 1e6)"}) {
         INFO(text);
