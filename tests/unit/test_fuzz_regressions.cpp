@@ -46,12 +46,16 @@ TEST_CASE("beta laws with huge shapes are refused and extreme quantiles do not t
     CHECK_THROWS_AS(ParameterDistribution::parse("beta(25999999999999999999999999999999, 50)"),
                     std::invalid_argument);
     CHECK_THROWS_AS(ParameterDistribution::parse("beta(2, 1e20)"), std::invalid_argument);
+    // fuzz_distribution: beta(1e-10, 1e-22) gave a NaN quantile (tests/bad_inputs/099-...).
+    CHECK_THROWS_AS(ParameterDistribution::parse("beta(1e-10, 1e-22)"), std::invalid_argument);
+    CHECK(ParameterDistribution::parse("beta(0.001, 0.001)"));
     CHECK(ParameterDistribution::parse("beta(1e6, 1e6)"));
     CHECK(ParameterDistribution::parse("beta(5, 5)")->median(0.0, 1.0) == Approx(0.5));
     CHECK(ParameterDistribution::parse("beta(0.5, 2)")->quantile(1e-12, 0.0, 1.0) ==
           Approx(4.0 / 9.0 * 1e-24).epsilon(1e-3));
     for (const auto* text :
-         {"beta(5, 5)", "beta(0.5, 2)", "beta(2, 0.5)", "beta(1e6, 1)", "beta(1, 1e6)"}) {
+         {"beta(5, 5)", "beta(0.5, 2)", "beta(2, 0.5)", "beta(1e6, 1)", "beta(1, 1e6)",
+          "beta(0.001, 0.001)", "beta(0.001, 1e6)", "beta(1e6, 0.001)"}) {
         INFO(text);
         const auto law = ParameterDistribution::parse(text);
         REQUIRE(law);
