@@ -354,9 +354,10 @@ int command_run(const std::vector<std::string>& args, const std::string& command
     Provenance provenance{command_line, choice.path, "", {}};
     if (precision) {
         const auto& [metric, target] = *precision;
-        if (summary.rows.end() ==
-            std::find_if(summary.rows.begin(), summary.rows.end(),
-                         [&](const SummaryRow& row) { return row.metric == metric; }))
+        if (summary.rows.end() == std::find_if(summary.rows.begin(), summary.rows.end(),
+                                               [&metric = metric](const SummaryRow& row) {
+                                                   return row.metric == metric;
+                                               }))
             throw InputError(
                 "command line", "--precision", metric,
                 "not a metric of summary.csv (see docs/output.md), e.g. exposure_per_100k");

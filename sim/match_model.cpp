@@ -204,7 +204,7 @@ std::vector<double> MatchModel::owner_distribution(std::size_t c, bool mated) co
     if (galleries_[c].fpir() > 0) {
         for (std::size_t j = 0; j < merged.size(); ++j) {
             const auto [delta, records] = merged[j];
-            weight[j] = integrate(c, [&](double x) {
+            weight[j] = integrate(c, [&, delta = delta, records = records](double x) {
                 const double q = upper_tail(x - delta);
                 const double density =
                     records * std::exp(-0.5 * (x - delta) * (x - delta)) / std::sqrt(2 * M_PI);

@@ -22,7 +22,7 @@ struct Spec {
 constexpr Spec SPECS[] = {
     {"uniform", ParameterDistribution::uniform, 2, "uniform(a, b) with a < b"},
     {"loguniform", ParameterDistribution::loguniform, 2, "loguniform(a, b) with 0 < a < b"},
-    {"beta", ParameterDistribution::beta, 2, "beta(a, b) with a, b > 0"},
+    {"beta", ParameterDistribution::beta, 2, "beta(a, b) with 0.001 <= a, b <= 1e6"},
     {"triangular", ParameterDistribution::triangular, 3,
      "triangular(a, c, b) with a <= c <= b, a < b"},
     {"normal", ParameterDistribution::normal, 2, "normal(m, s) with s > 0"},
@@ -40,6 +40,24 @@ std::uint64_t fnv1a(const std::string& text) {
     std::uint64_t h = 0xcbf29ce484222325ULL;
     for (const unsigned char c : text) h = (h ^ c) * 0x100000001b3ULL;
     return h;
+}
+
+// Boost 1.74's ibeta_inv throws evaluation_error for some valid laws: beta(5, 5) at p = 0.5
+// ("no root", from its Newton iteration), beta(0.5, 2) at p = 1e-12 (over 200 iterations).
+// Then (or on a NaN) bisect the CDF, which is monotone: slower, but as exact as a double allows.
+double beta_quantile(double a, double b, double p) {
+    try {
+        const double x = boost::math::ibeta_inv(a, b, p);
+        if (!std::isnan(x)) return x;
+    } catch (const boost::math::evaluation_error&) {
+    }
+    double lo = 0.0;
+    double hi = 1.0;
+    for (;;) {
+        const double mid = lo + (hi - lo) / 2;
+        if (mid <= lo || mid >= hi) return mid;
+        (boost::math::ibeta(a, b, mid) < p ? lo : hi) = mid;
+    }
 }
 
 double lower_cdf(double z) {
@@ -84,7 +102,10 @@ std::optional<ParameterDistribution> ParameterDistribution::parse(const std::str
                 ok = 0 < a[0] && a[0] < a[1];
                 break;
             case beta:
-                ok = a[0] > 0 && a[1] > 0;
+                // Boost's inverse fails or loops for shapes near 1e20 and beyond, and gives NaN
+                // (or fails an assertion) for shapes near 1e-10; such laws are point masses at
+                // one end or both anyway.
+                ok = a[0] >= 1e-3 && a[1] >= 1e-3 && a[0] <= 1e6 && a[1] <= 1e6;
                 break;
             case triangular:
                 ok = a[0] <= a[1] && a[1] <= a[2] && a[0] < a[2];
@@ -150,7 +171,7 @@ double ParameterDistribution::quantile(double u, double lo, double hi) const {
             case loguniform:
                 return args[0] * std::pow(args[1] / args[0], p);
             case beta:
-                return boost::math::ibeta_inv(args[0], args[1], p);
+                return beta_quantile(args[0], args[1], p);
             case triangular: {
                 const double a = args[0], c = args[1], b = args[2];
                 const double fc = (c - a) / (b - a);

@@ -55,9 +55,18 @@ std::size_t edit_distance(std::string_view a, std::string_view b) {
 
 std::optional<std::string> nearest(std::string_view word,
                                    const std::vector<std::string>& candidates) {
+    // The distance costs |word| x |candidate|: a word too long to be a typo of a name gets no
+    // suggestion (a 1 MB unknown key took minutes), and since the distance is at least the
+    // difference in length, candidates that the final check below would refuse are skipped.
+    constexpr std::size_t LONGEST_WORD = 256;
+    if (word.size() > LONGEST_WORD) return std::nullopt;
+    const std::size_t limit = std::max<std::size_t>(word.size(), 3);
     std::optional<std::string> best;
     std::size_t best_distance = 0;
     for (const auto& c : candidates) {
+        const auto length_gap =
+            c.size() > word.size() ? c.size() - word.size() : word.size() - c.size();
+        if (length_gap * 3 > limit) continue;
         const auto d = edit_distance(word, c);
         if (!best || d < best_distance) {
             best = c;
@@ -65,7 +74,7 @@ std::optional<std::string> nearest(std::string_view word,
         }
     }
     // A suggestion that rewrites more than about a third of the word is noise, not help.
-    if (best && best_distance * 3 > std::max<std::size_t>(word.size(), 3)) return std::nullopt;
+    if (best && best_distance * 3 > limit) return std::nullopt;
     return best;
 }
 

@@ -33,7 +33,7 @@ TEST_CASE("distribution expressions parse, and bad ones say what is allowed", "[
           "triangular, normal");
     CHECK(message("uniform(1,0)") == "invalid arguments: write uniform(a, b) with a < b");
     CHECK(message("loguniform(0,1)") == "invalid arguments: write loguniform(a, b) with 0 < a < b");
-    CHECK(message("beta(2)") == "invalid arguments: write beta(a, b) with a, b > 0");
+    CHECK(message("beta(2)") == "invalid arguments: write beta(a, b) with 0.001 <= a, b <= 1e6");
     CHECK(message("triangular(1,5,3)") ==
           "invalid arguments: write triangular(a, c, b) with a <= c <= b, a < b");
     CHECK(message("normal(0,nan)") ==

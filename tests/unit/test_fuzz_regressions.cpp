@@ -1,0 +1,89 @@
+// Regressions for the findings of the libFuzzer targets in tests/fuzz/ whose inputs are not
+// scenario files (those are cases in tests/bad_inputs/). Each test names the target and the
+// crasher it keeps.
+
+#include <catch2/catch.hpp>
+
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "stopscan/cli.hpp"
+#include "stopscan/error.hpp"
+#include "stopscan/parameter_distribution.hpp"
+#include "stopscan/settings.hpp"
+
+namespace {
+
+struct CliResult {
+    int code = -1;
+    std::string out;
+    std::string err;
+};
+
+CliResult cli(std::vector<std::string> args) {
+    args.insert(args.begin(), "stopscan");
+    std::ostringstream out;
+    std::ostringstream err;
+    CliResult r;
+    r.code = stopscan::run_cli(args, out, err);
+    r.out = out.str();
+    r.err = err.str();
+    return r;
+}
+
+}  // namespace
+
+// fuzz_distribution: beta(2.6e45, 50) made Boost's ibeta_inv throw evaluation_error (an
+// internal error, exit 1); shapes near 1e20 also loop for seconds. Shapes above 1e6 are refused
+// (tests/bad_inputs/098-fuzz-beta-huge-shape). Valid laws threw it too: beta(0.5, 2) at
+// p = 1e-12 (a run's draw can reach it) and beta(5, 5) at its median, which every scenario
+// using it evaluates (tests/bad_inputs/good/fuzz-symmetric-beta.ini); the CDF is bisected then.
+TEST_CASE("beta laws with huge shapes are refused and extreme quantiles do not throw",
+          "[fuzz-regression][parameter-distribution]") {
+    using stopscan::ParameterDistribution;
+    CHECK_THROWS_AS(ParameterDistribution::parse("beta(25999999999999999999999999999999, 50)"),
+                    std::invalid_argument);
+    CHECK_THROWS_AS(ParameterDistribution::parse("beta(2, 1e20)"), std::invalid_argument);
+    // fuzz_distribution: beta(1e-10, 1e-22) gave a NaN quantile (tests/bad_inputs/099-...).
+    CHECK_THROWS_AS(ParameterDistribution::parse("beta(1e-10, 1e-22)"), std::invalid_argument);
+    CHECK(ParameterDistribution::parse("beta(0.001, 0.001)"));
+    CHECK(ParameterDistribution::parse("beta(1e6, 1e6)"));
+    CHECK(ParameterDistribution::parse("beta(5, 5)")->median(0.0, 1.0) == Approx(0.5));
+    CHECK(ParameterDistribution::parse("beta(0.5, 2)")->quantile(1e-12, 0.0, 1.0) ==
+          Approx(4.0 / 9.0 * 1e-24).epsilon(1e-3));
+    for (const auto* text :
+         {"beta(5, 5)", "beta(0.5, 2)", "beta(2, 0.5)", "beta(1e6, 1)", "beta(1, 1e6)",
+          "beta(0.001, 0.001)", "beta(0.001, 1e6)", "beta(1e6, 0.001)"}) {
+        INFO(text);
+        const auto law = ParameterDistribution::parse(text);
+        REQUIRE(law);
+        for (const double u : {0.0, 1e-12, 0.5, 1 - 1e-12}) {
+            double x = -1;
+            CHECK_NOTHROW(x = law->quantile(u, 0.0, 1.0));
+            CHECK(x >= 0.0);
+            CHECK(x <= 1.0);
+        }
+    }
+}
+
+// fuzz_set_override: an unknown key of 20 kB took 54 s (the did-you-mean edit distance against
+// every declared key); 1 MB would take hours. Long words get no suggestion.
+TEST_CASE("an unknown one-megabyte key is refused at once without a suggestion",
+          "[fuzz-regression][settings]") {
+    const std::string key(std::size_t{1} << 20, 'a');
+    const auto r = cli({"validate", "--set", key + "=1"});
+    CHECK(r.code == 2);
+    CHECK(r.err.rfind("stopscan: error: --set: ", 0) == 0);
+    CHECK(r.err.find("did you mean") == std::string::npos);
+    CHECK(stopscan::nearest(key, {"stops.total", "scenario.name"}) == std::nullopt);
+    CHECK(stopscan::nearest("stops.totl", {"stops.total", "scenario.name"}) == "stops.total");
+    CHECK(stopscan::nearest("s", {"stops.total"}) == std::nullopt);
+}
+
+TEST_CASE("a scenario with a symmetric beta law validates", "[fuzz-regression][scenario]") {
+    const auto r = cli({"validate", "--set", "database.IDENT1.truth=beta(5, 5)"});
+    CHECK(r.code == 0);
+    CHECK(r.err.empty());
+}
