@@ -329,8 +329,20 @@ RunComparison compare_summaries(const Summary& previous, const Summary& current,
             // Welch–Satterthwaite degrees of freedom.
             const double df = v * v / (std::pow(x.se, 4) / x.df + std::pow(y.se, 4) / y.df);
             critical = t_upper(tail, df);
+        } else if (c->metric == "population") {
+            // The one metric that is the same in every replication (docs/output.md): any
+            // change is a change of the scenario.
+            t = difference > 0 ? HUGE_VAL : -HUGE_VAL;
         } else {
-            t = difference > 0 ? HUGE_VAL : -HUGE_VAL;  // no noise in either run
+            // Every replication gave the same value in both runs, e.g. a share defined in a
+            // couple of replications only: no noise to judge the difference by.
+            auto note = change(MetricChange::Kind::not_tested, *c);
+            note.previous = p->value;
+            note.current = c->value;
+            note.message = reference(*c) + ": " + describe(p->value) + " -> " + describe(c->value) +
+                           ": not tested (no variation between replications in either run)";
+            out.notes.push_back(std::move(note));
+            continue;
         }
         if (std::abs(t) <= critical) continue;
         auto m = change(MetricChange::Kind::moved, *c);
