@@ -4,14 +4,20 @@
 #include <catch2/catch.hpp>
 
 #include <filesystem>
+#include <memory>
+#include <set>
 #include <sstream>
 #include <string>
 #include <vector>
 
 #include "stopscan/cli.hpp"
+#include "stopscan/engine.hpp"
 #include "stopscan/error.hpp"
+#include "stopscan/expectation.hpp"
 #include "stopscan/expectations.hpp"
 #include "stopscan/run_check.hpp"
+#include "stopscan/run_plan.hpp"
+#include "stopscan/scenario.hpp"
 #include "stopscan/writers.hpp"
 #include "support/temp_dir.hpp"
 
@@ -254,6 +260,28 @@ TEST_CASE(
     CHECK(results[2].message ==
           "firewall.searches.IABS.all > 1: firewall.searches.IABS.all = 0 [0, 0.04993] is not > "
           "1 (95 % confidence intervals)");
+}
+
+TEST_CASE(
+    "the closed-form summary has the rows of a run, so references can be checked "
+    "before a run",
+    "[run_check][engine]") {
+    auto settings = Settings::parse_ini(default_scenario_text(), "");
+    settings.apply_override("stops.total=2000");
+    const auto scenario = std::make_shared<const Scenario>(load_scenario(settings));
+    RunOptions options;
+    options.replications = 3;
+    const RunPlan plan = make_run_plan(scenario, options);
+    const Summary simulated = summarize(Engine(plan).run());
+    const Summary expected = summarize_expected(expected_counts(plan));
+    std::set<std::string> a, b;
+    for (const auto& r : simulated.rows)
+        a.insert(r.policy + "," + r.dimension + "," + r.category + "," + r.metric);
+    for (const auto& r : expected.rows)
+        b.insert(r.policy + "," + r.dimension + "," + r.category + "," + r.metric);
+    CHECK(a == b);
+    CHECK_NOTHROW(check_expectation_references(
+        expected, {parse_cli_expectation("dual-search.false_matches.IABS.ethnicity.Black < 1e9")}));
 }
 
 // Hidden (run with "[calibration]"): reruns with 20 other seeds must all pass; with a
