@@ -663,6 +663,9 @@ std::vector<std::string> declared_keys(const Settings& settings) {
                 keys.push_back(mp + k);
         }
     }
+    // [expect]: any NAME; load_scenario checks the name and parses the expression.
+    for (const auto& [key, _] : settings.all())
+        if (key.rfind("expect.", 0) == 0) keys.push_back(key);
     for (const auto& policy : policy_section_names(settings)) {
         const std::string p = "policy." + policy + ".";
         keys.push_back(p + "description");
@@ -854,6 +857,15 @@ Scenario load_scenario(const Settings& settings) {
             for (const auto& q : s.policies) known.push_back(q.name);
             in.fail("run.policies", "unknown policy '" + p + "': allowed: " + join(known));
         }
+    for (const auto& [key, setting] : settings.all()) {
+        if (key.rfind("expect.", 0) != 0) continue;
+        const std::string name = key.substr(7);
+        if (!valid_name(name))
+            in.fail(key,
+                    "an expectation's name may use letters, digits, '_', '-' and '+' only "
+                    "(write expect.NAME = EXPRESSION)");
+        s.expectations.push_back(parse_expectation(name, setting.value, key, setting.origin));
+    }
     s.uncertain = std::move(uncertain);
     if (std::find(s.run.policies.begin(), s.run.policies.end(), s.run.baseline) ==
         s.run.policies.end())

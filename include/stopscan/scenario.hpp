@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "stopscan/expectations.hpp"
 #include "stopscan/parameter_distribution.hpp"
 #include "stopscan/settings.hpp"
 
@@ -150,6 +151,9 @@ struct Scenario {
     /// Parameters solved at load time from calibration targets (stops.target_ratio.*,
     /// stops.target_stops_per_person), one "key = value (solved from ...)" line each.
     std::vector<std::string> solved;
+    /// Expectations of the [expect] section (`expect.NAME = EXPRESSION`), parsed, in the
+    /// order of their names; evaluated on the run's Summary (docs/expectations.md).
+    std::vector<ResultExpectation> expectations;
 
     /// The policy called `name`, or nullptr.
     const Policy* find_policy(const std::string& name) const;
