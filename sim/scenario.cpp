@@ -800,6 +800,14 @@ Scenario load_scenario(const Settings& settings) {
         for (const auto& matcher : db.matchers)
             if (matcher) {
                 check_probabilities(in, cells, s.dimensions, matcher->fmr);
+                // FMR 1 puts the threshold at minus infinity: the score model has no finite
+                // operating point (and the closed form divides by its zero tail).
+                for (std::size_t c = 0; c < cells.size(); ++c)
+                    if (cells.value(matcher->fmr, c) >= 1.0)
+                        throw InputError(in.origin(matcher->fmr.key), matcher->fmr.key, "",
+                                         "FMR 1 for cell " + cells.label(c) +
+                                             ": every comparison would match; give an FMR "
+                                             "below 1");
                 check_probabilities(in, cells, s.dimensions, matcher->fnmr);
             }
         double gallery_mass = 0;

@@ -84,6 +84,7 @@ inline Agreement compare(const RunPlan& plan) {
     // is estimated from R replications, so the quantile is Student's t with R − 1 degrees of
     // freedom.
     a.tested = cases.size();
+    if (cases.empty()) return a;  // nothing frequent enough to test (e.g. zero stops)
     const double alpha = 1e-6 / (2.0 * static_cast<double>(cases.size()));
     const double t = boost::math::quantile(boost::math::complement(
         boost::math::students_t_distribution<double>(static_cast<double>(R - 1)), alpha));

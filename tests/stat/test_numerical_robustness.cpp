@@ -30,7 +30,6 @@ struct Extreme {
 const std::vector<Extreme> EXTREMES = {
     {"FMR 0 (no false match possible)",
      {"matcher.fingerprint.IDENT1.fmr=0", "matcher.fingerprint.IABS.fmr=0"}},
-    {"FMR 1 (every comparison matches)", {"matcher.fingerprint.IABS.fmr=1"}},
     {"FNMR 1 (mates never found)", {"matcher.fingerprint.IABS.fnmr=1"}},
     {"gallery of one record", {"database.IABS.size=1"}},
     {"gallery of 10^12 records", {"database.IABS.size=1000000000000"}},
@@ -97,6 +96,17 @@ TEST_CASE("extreme parameter values write no NaN into any output", "[robustness]
             }
             CHECK(files >= 5);
         }
+    }
+}
+
+TEST_CASE("FMR 1 is refused with a one-line error", "[robustness]") {
+    try {
+        with_overrides({"matcher.fingerprint.IABS.fmr=1"});
+        FAIL("FMR 1 was accepted");
+    } catch (const InputError& e) {
+        const std::string message = e.what();
+        CHECK(message.find("every comparison would match") != std::string::npos);
+        CHECK(message.find('\n') == std::string::npos);
     }
 }
 
