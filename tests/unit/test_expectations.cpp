@@ -419,7 +419,7 @@ TEST_CASE("JUnit XML has one testcase per expectation and escapes text", "[expec
     CHECK(!well_formed("<?xml version=\"1.0\"?><a b=\"<\"></a>"));
 }
 
-TEST_CASE("an [expect] section is parsed at load time with file and line",
+TEST_CASE("an expect section is parsed at load time with file and line",
           "[expectations][scenario]") {
     const std::string text = std::string(default_scenario_text()) +
                              "\n[expect]\n"
