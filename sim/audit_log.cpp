@@ -16,6 +16,7 @@
 
 #include "stopscan/build_info.hpp"
 #include "stopscan/error.hpp"
+#include "stopscan/writers.hpp"
 
 namespace stopscan {
 
@@ -45,38 +46,6 @@ bool is_hex64(const std::string& s) {
     for (const char c : s)
         if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
     return true;
-}
-
-std::string json_string(std::string_view text) {
-    std::string out = "\"";
-    for (const char c : text) {
-        switch (c) {
-            case '"':
-                out += "\\\"";
-                break;
-            case '\\':
-                out += "\\\\";
-                break;
-            case '\n':
-                out += "\\n";
-                break;
-            case '\r':
-                out += "\\r";
-                break;
-            case '\t':
-                out += "\\t";
-                break;
-            default:
-                if (static_cast<unsigned char>(c) < 0x20) {
-                    out += "\\u00";
-                    out += HEX[(c >> 4) & 15];
-                    out += HEX[c & 15];
-                } else {
-                    out += c;
-                }
-        }
-    }
-    return out + "\"";
 }
 
 // ---------------------------------------------------------------------------------------

@@ -5,6 +5,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "cli_support.hpp"
 #include "detail/cli_audit.hpp"
 #include "stopscan/audit_log.hpp"
 #include "stopscan/disclosure.hpp"
@@ -30,21 +31,7 @@ po::variables_map parse_args(const std::vector<std::string>& args,
                              const po::options_description& options) {
     po::positional_options_description positional;
     positional.add("file", -1);
-    po::variables_map vm;
-    try {
-        const auto style =
-            po::command_line_style::default_style & ~po::command_line_style::allow_guessing;
-        po::store(po::command_line_parser(args)
-                      .options(options)
-                      .positional(positional)
-                      .style(style)
-                      .run(),
-                  vm);
-        po::notify(vm);
-    } catch (const po::error& e) {
-        throw InputError("command line", std::string(e.what()) + " (see stopscan audit --help)");
-    }
-    return vm;
+    return cli::parse(args, options, positional, "stopscan audit --help");
 }
 
 std::string one_file(const po::variables_map& vm, const char* command) {

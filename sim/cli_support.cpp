@@ -33,7 +33,8 @@ std::string join_args(const std::vector<std::string>& args) {
 
 po::variables_map parse(const std::vector<std::string>& args,
                         const po::options_description& options,
-                        const po::positional_options_description& positional) {
+                        const po::positional_options_description& positional,
+                        const std::string& help) {
     po::variables_map vm;
     try {
         // Prefix guessing off: "--rep" must not silently mean "--replications".
@@ -47,7 +48,7 @@ po::variables_map parse(const std::vector<std::string>& args,
                   vm);
         po::notify(vm);
     } catch (const po::error& e) {
-        throw InputError("command line", std::string(e.what()) + " (see --help)");
+        throw InputError("command line", std::string(e.what()) + " (see " + help + ")");
     }
     return vm;
 }

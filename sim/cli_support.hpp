@@ -23,9 +23,11 @@ std::int64_t parse_integer(const std::string& flag, const std::string& value, st
 std::string join_args(const std::vector<std::string>& args);
 
 /// Parses a subcommand's arguments with prefix guessing off and stray positionals refused.
+/// A syntax error names `help` ("--help", or "stopscan audit --help") as where to look.
 po::variables_map parse(const std::vector<std::string>& args,
                         const po::options_description& options,
-                        const po::positional_options_description& positional);
+                        const po::positional_options_description& positional,
+                        const std::string& help = "--help");
 
 /// The scenario of a command: the positional SCENARIO.ini (or the embedded default) with
 /// --set overrides applied.

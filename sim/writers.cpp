@@ -28,7 +28,28 @@ std::string csv_value(const std::optional<double>& v) {
     return v ? format_value(*v) : "NA";
 }
 
-std::string json_string(const std::string& text) {
+// JSON has no infinity: write it as a string so the file stays valid JSON.
+std::string json_value(const std::optional<double>& v) {
+    if (!v) return "null";
+    if (std::isinf(*v)) return *v > 0 ? "\"inf\"" : "\"-inf\"";
+    return format_value(*v);
+}
+
+// Display with about three significant digits, without exponents for everyday magnitudes.
+
+std::string display_interval(const Estimate& e) {
+    if (!e.lo95 && !e.hi95) return display_number(e.estimate);
+    return display_number(e.estimate) + " [" + display_number(e.lo95) + ", " +
+           display_number(e.hi95) + "]";
+}
+
+std::string pad(const std::string& text, std::size_t width) {
+    return text.size() >= width ? text + " " : text + std::string(width - text.size(), ' ');
+}
+
+}  // namespace
+
+std::string json_string(std::string_view text) {
     std::string out = "\"";
     for (const char c : text) {
         switch (c) {
@@ -59,27 +80,6 @@ std::string json_string(const std::string& text) {
     }
     return out + "\"";
 }
-
-// JSON has no infinity: write it as a string so the file stays valid JSON.
-std::string json_value(const std::optional<double>& v) {
-    if (!v) return "null";
-    if (std::isinf(*v)) return *v > 0 ? "\"inf\"" : "\"-inf\"";
-    return format_value(*v);
-}
-
-// Display with about three significant digits, without exponents for everyday magnitudes.
-
-std::string display_interval(const Estimate& e) {
-    if (!e.lo95 && !e.hi95) return display_number(e.estimate);
-    return display_number(e.estimate) + " [" + display_number(e.lo95) + ", " +
-           display_number(e.hi95) + "]";
-}
-
-std::string pad(const std::string& text, std::size_t width) {
-    return text.size() >= width ? text + " " : text + std::string(width - text.size(), ' ');
-}
-
-}  // namespace
 
 std::string format_value(double value) {
     if (std::isnan(value)) throw InternalError("a NaN reached an output writer");

@@ -5,6 +5,7 @@
 
 #include <ostream>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "stopscan/summary.hpp"
@@ -41,6 +42,10 @@ std::string results_json(const Results& results, const Summary& summary);
 /// manifest.json text: version, commit, build, seed, replications, threads, scenario hash,
 /// effective configuration, wall time.
 std::string manifest_json(const Results& results, const Provenance& provenance);
+
+/// `text` as a JSON string literal: quotes, backslashes and control characters escaped
+/// (\n, \r, \t, else \u00xx). Used by every JSON and JSON Lines writer.
+std::string json_string(std::string_view text);
 
 /// SHA-256 of `bytes` as lowercase hex.
 std::string sha256_hex(const std::string& bytes);
