@@ -472,9 +472,7 @@ std::string audit_header_line(const AuditLogHeader& header) {
 
 AuditLogWriter::AuditLogWriter(std::string path, AuditKey key, AuditLogHeader header)
     : path_(std::move(path)), key_(std::move(key)), header_(std::move(header)) {
-    const auto slash = path_.find_last_of('/');
-    temporary_ = (slash == std::string::npos ? std::string() : path_.substr(0, slash + 1)) + "." +
-                 path_.substr(slash == std::string::npos ? 0 : slash + 1) + ".tmp";
+    temporary_ = temporary_path(path_);
     // Pseudonyms are still personal data: the log is created readable by its owner only.
     const int fd = ::open(temporary_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0)

@@ -24,6 +24,7 @@
 #include "stopscan/engine.hpp"
 #include "stopscan/error.hpp"
 #include "stopscan/expectation.hpp"
+#include "stopscan/interrupt.hpp"
 #include "stopscan/match_model.hpp"
 #include "stopscan/report.hpp"
 #include "stopscan/run_plan.hpp"
@@ -320,6 +321,10 @@ int command_run(const std::vector<std::string>& args, const std::string& command
     }
     check_output_directory(out_dir, vm.count("force") > 0);
     const Engine engine(plan);
+    check_run_fits(engine, plan, precision ? max_replications : plan.replications,
+                   precision ? "--max-replications" : "--replications",
+                   std::to_string(precision ? max_replications : plan.replications),
+                   vm.count("force") > 0, quiet, err);
     // An over-budget dp release is refused before the run, not after it.
     if (release.mode == ReleaseMode::dp)
         dp_epsilon_per_table(release, run_count_metric_names(engine.layout()));
@@ -416,7 +421,8 @@ int command_run(const std::vector<std::string>& args, const std::string& command
         write_file_atomically(out_dir + "/release.csv",
                               release_csv(released->tables, release.mode));
     write_file_atomically(out_dir + "/report.html",
-                          report_html(results, summary, manifest_json(results, provenance)));
+                          report_html(results, summary, manifest_json(results, provenance),
+                                      released ? &*released : nullptr));
     if (vm.count("png")) write_png_charts(out_dir, results, summary);
 
     if (!quiet) {
@@ -788,6 +794,12 @@ int run_cli(const std::vector<std::string>& args, std::ostream& out, std::ostrea
     } catch (const InputError& e) {
         err << "stopscan: error: " << e.what() << '\n';
         return EXIT_BAD_INPUT;
+    } catch (const Interrupted& e) {
+        // Unwinding has removed every temporary file; finished outputs were renamed into
+        // place whole, unfinished ones never were.
+        err << "stopscan: stopped by " << signal_name(e.signal())
+            << ": outputs not yet finished were not written\n";
+        return 128 + e.signal();
     } catch (const std::bad_alloc&) {
         err << "stopscan: error: out of memory: use fewer replications, cells or stops\n";
         return EXIT_INTERNAL;

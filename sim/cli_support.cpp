@@ -2,8 +2,11 @@
 
 #include <charconv>
 #include <filesystem>
+#include <sstream>
+#include <vector>
 
 #include "stopscan/error.hpp"
+#include "stopscan/resources.hpp"
 
 namespace fs = std::filesystem;
 
@@ -85,10 +88,52 @@ void check_output_directory(const std::string& out, bool force) {
     if (!fs::is_directory(status))
         throw InputError("command line", "--out", out,
                          "exists and is not a directory: choose a directory path");
-    if (!force && !fs::is_empty(out, ec))
+    // Temporaries a killed run left behind (`.NAME.tmp`, see temporary_path) are not outputs:
+    // they do not make the directory non-empty, and they are removed before this run writes.
+    std::vector<fs::path> stale;
+    bool has_outputs = false;
+    for (const auto& entry : fs::directory_iterator(out, ec)) {
+        const std::string name = entry.path().filename().string();
+        const bool temporary = name.size() > 5 && name.front() == '.' &&
+                               name.compare(name.size() - 4, 4, ".tmp") == 0 &&
+                               entry.is_regular_file(ec);
+        if (temporary)
+            stale.push_back(entry.path());
+        else
+            has_outputs = true;
+    }
+    if (!force && has_outputs)
         throw InputError("command line", "--out", out,
                          "directory is not empty: add --force to overwrite its outputs, or choose "
                          "another --out");
+    for (const auto& path : stale) fs::remove(path, ec);
+}
+
+void check_run_fits(const Engine& engine, const RunPlan& plan, std::int64_t max_replications,
+                    const std::string& flag, const std::string& value, bool force, bool quiet,
+                    std::ostream& err) {
+    const RunFootprint need = estimate_footprint(engine, plan, max_replications);
+    const auto available = available_memory_bytes();
+    if (available && need.bytes > *available && !force) {
+        const std::uint64_t fixed =
+            need.bytes - need.bytes_per_replication * static_cast<std::uint64_t>(max_replications);
+        const std::uint64_t fit =
+            *available > fixed ? (*available - fixed) / need.bytes_per_replication : 0;
+        throw InputError("command line", flag, value,
+                         "the run would need about " + format_bytes(need.bytes) + " of memory (" +
+                             format_bytes(need.bytes_per_replication) + " per replication) but " +
+                             format_bytes(*available) + " is available: use at most " +
+                             std::to_string(fit) +
+                             " replications, fewer cells or policies, or add --force to try "
+                             "anyway");
+    }
+    if (!quiet && need.expected_stops >= 1e9) {
+        std::ostringstream note;
+        note.precision(3);
+        note << "stopscan: a large run: about " << need.expected_stops / 1e9
+             << " billion stops and " << format_bytes(need.bytes) << " of memory\n";
+        err << note.str();
+    }
 }
 
 }  // namespace stopscan::cli

@@ -6,9 +6,11 @@
 #include <boost/program_options.hpp>
 #include <cstdint>
 #include <memory>
+#include <ostream>
 #include <string>
 #include <vector>
 
+#include "stopscan/engine.hpp"
 #include "stopscan/scenario.hpp"
 
 namespace stopscan::cli {
@@ -42,6 +44,14 @@ po::options_description scenario_options();
 
 /// Refuses a non-empty output directory unless --force, before any work is done.
 void check_output_directory(const std::string& out, bool force);
+
+/// Refuses, before any work, a run whose estimated memory (estimate_footprint for
+/// `max_replications`) exceeds what the machine has available, with an InputError naming
+/// `flag` = `value` that says how big the run would be and what to change; `force` skips the
+/// refusal. Unless `quiet`, notes a run of more than a billion stops on `err`.
+void check_run_fits(const Engine& engine, const RunPlan& plan, std::int64_t max_replications,
+                    const std::string& flag, const std::string& value, bool force, bool quiet,
+                    std::ostream& err);
 
 /// `stopscan calibrate` (sim/cli_calibrate.cpp).
 int command_calibrate(const std::vector<std::string>& args, std::ostream& out);

@@ -747,6 +747,7 @@ Release release_run_tables(const Results& results, const ReleaseOptions& options
                            RandomBits& bits) {
     const Scenario& s = *results.plan.scenario;
     Release release;
+    release.mode = options.mode;
     auto tables = run_count_tables(results);
     std::ostringstream json;
     json << "{\"mode\": \"" << release_mode_name(options.mode) << "\"";

@@ -1,4 +1,5 @@
 #include "stopscan/engine.hpp"
+#include "stopscan/interrupt.hpp"
 
 #include <oneapi/tbb/blocked_range.h>
 #include <oneapi/tbb/enumerable_thread_specific.h>
@@ -422,6 +423,7 @@ std::vector<std::uint64_t> Engine::run_replication(std::int64_t replication, boo
         Body(const decltype(body)& f, std::size_t n) : run(f), tally(n, 0) {}
         Body(Body& other, tbb::split) : run(other.run), tally(other.tally.size(), 0) {}
         void operator()(const tbb::blocked_range<std::uint64_t>& r) {
+            throw_if_stop_requested();
             run(r.begin(), r.end(), tally);
         }
         void join(const Body& other) {
@@ -472,6 +474,7 @@ std::vector<std::uint64_t> Engine::run_replication_logged(std::int64_t replicati
         tokens,
         tbb::make_filter<void, std::uint64_t>(tbb::filter_mode::serial_in_order,
                                               [&](tbb::flow_control& control) -> std::uint64_t {
+                                                  throw_if_stop_requested();
                                                   if (next == blocks) {
                                                       control.stop();
                                                       return 0;
@@ -534,6 +537,7 @@ void Engine::extend(Results& results, std::int64_t more, const ProgressCallback&
         // blocks of persons, so that the log is written in (replication, person) order.
         std::uint64_t ticket = audit->next_ticket();
         for (std::size_t rep = first; rep < first + count; ++rep) {
+            throw_if_stop_requested();
             const auto tally =
                 run_replication_logged(static_cast<std::int64_t>(rep), *audit, ticket);
             std::copy(tally.begin(), tally.end(),
@@ -548,6 +552,7 @@ void Engine::extend(Results& results, std::int64_t more, const ProgressCallback&
             tbb::blocked_range<std::size_t>(first, first + count, 1),
             [&](const tbb::blocked_range<std::size_t>& r) {
                 for (std::size_t rep = r.begin(); rep < r.end(); ++rep) {
+                    throw_if_stop_requested();
                     const auto tally = run_replication(static_cast<std::int64_t>(rep), true);
                     std::copy(tally.begin(), tally.end(),
                               results.counts.begin() + static_cast<std::ptrdiff_t>(rep * width));

@@ -707,6 +707,7 @@ th, td { border: 1px solid #ccc; padding: .25rem .45rem; vertical-align: top; te
 thead th { background: #eef3f8; }
 td { font-variant-numeric: tabular-nums; }
 .ci { color: #555; font-size: .8rem; white-space: nowrap; }
+p.note { color: #444; font-size: .85rem; }
 .unit { font-weight: normal; color: #555; font-size: .78rem; }
 .flag { color: #9a3b00; font-size: .8rem; font-weight: 600; }
 .assumption { background: #fff4e0; }
@@ -735,8 +736,82 @@ footer { margin-top: 3rem; font-size: .85rem; color: #555; }
 
 }  // namespace
 
+namespace {
+
+// The released tables of the headline metrics, as a reader sees them: dp values clamped at 0
+// and rounded to whole events per replication (release.csv keeps them unbiased), suppressed
+// cells named, dp cells with their combined interval.
+std::string release_section(const Release& release, const std::vector<std::string>& policies) {
+    const bool dp = release.mode == ReleaseMode::dp;
+    std::ostringstream o;
+    o << "<section id=\"release\">\n<h2>Released tables (" << release_mode_name(release.mode)
+      << ")</h2>\n<p>The tables as written to <code>release.csv</code>, the only output of this "
+         "run meant for publication: the other tables of this report are exact. Values are "
+         "means per replication. "
+      << (dp ? "Each value carries privacy noise. The file keeps the unbiased noisy value, which "
+               "can be negative or fractional; here it is clamped at 0 and rounded to whole "
+               "events over all replications. The interval is <b>one combined 95% interval of "
+               "Monte Carlo error and privacy noise</b>."
+             : "Small counts are suppressed, and further cells too, so that no suppressed cell "
+               "can be worked out from the totals.")
+      << " docs/disclosure.md explains the rule.</p>\n";
+    const std::vector<std::string> metrics = {"wrongful_outcomes", "wrongful_ho_referrals",
+                                              "persons_wrongfully_affected"};
+    std::vector<const ReleaseTable*> shown;
+    for (const auto& metric : metrics) {
+        const ReleaseTable* table = nullptr;
+        for (const auto& t : release.tables)
+            for (const auto& c : t.cells)
+                if (!table && c.metric == metric) table = &t;
+        if (!table) continue;
+        // Rows: groups in the table's order; columns: policies.
+        std::vector<std::pair<std::string, std::string>> groups;
+        for (const auto& c : table->cells)
+            if (c.metric == metric &&
+                std::find(groups.begin(), groups.end(), std::make_pair(c.dimension, c.category)) ==
+                    groups.end())
+                groups.emplace_back(c.dimension, c.category);
+        o << "<div class=\"table-wrap\"><table>\n<caption>Released: " << html_escape(metric)
+          << " (unit: mean per replication" << (dp ? "; value [combined 95% interval]" : "")
+          << ")</caption>\n<thead><tr><th scope=\"col\">group</th>";
+        for (const auto& p : policies) o << "<th scope=\"col\">" << html_escape(p) << "</th>";
+        o << "</tr></thead>\n<tbody>\n";
+        for (const auto& [dimension, category] : groups) {
+            o << "<tr><th scope=\"row\">"
+              << html_escape(dimension == "all" ? std::string("everyone")
+                                                : dimension + " " + category)
+              << "</th>";
+            for (const auto& p : policies) {
+                const auto i = table->find(p, metric, dimension, category);
+                if (!i) {
+                    o << "<td>NA</td>";
+                    continue;
+                }
+                const ReleaseCell& c = table->cells[*i];
+                o << "<td>" << html_escape(display_released(c, release.mode, table->divisor));
+                if (!c.released)
+                    o << " <span class=\"ci\">(" << cell_status_name(c.status) << ")</span>";
+                if (c.lo95 && c.hi95)
+                    o << "<br><span class=\"ci\">[" << number(std::max(0.0, *c.lo95)) << ", "
+                      << number(std::max(0.0, *c.hi95)) << "]</span>";
+                o << "</td>";
+            }
+            o << "</tr>\n";
+        }
+        o << "</tbody></table></div>\n";
+        if (std::find(shown.begin(), shown.end(), table) == shown.end()) shown.push_back(table);
+    }
+    // The rules, once per released table (sdc releases one table for every metric).
+    for (const ReleaseTable* t : shown)
+        if (!t->footer.empty()) o << "<p class=\"note\">" << html_escape(t->footer) << "</p>\n";
+    o << "</section>\n";
+    return o.str();
+}
+
+}  // namespace
+
 std::string report_html(const Results& results, const Summary& summary,
-                        const std::string& manifest_json) {
+                        const std::string& manifest_json, const Release* release) {
     const RunPlan& plan = results.plan;
     const Scenario& s = *plan.scenario;
     const auto policies = policy_names(plan);
@@ -771,6 +846,8 @@ std::string report_html(const Results& results, const Summary& summary,
               << html_escape(c.id == "chart-fpir" ? "Identification error rates (FPIR, FNIR)"
                                                   : c.title)
               << "</a></li>";
+    if (release && release->mode != ReleaseMode::none)
+        o << "<li><a href=\"#release\">Released tables</a></li>";
     o << "<li><a href=\"#flags\">Reliability flags</a></li>"
       << "<li><a href=\"#assumptions\">Assumptions and sources</a></li>"
       << "<li><a href=\"#method\">Method notes</a></li>"
@@ -882,6 +959,8 @@ std::string report_html(const Results& results, const Summary& summary,
         o << (identification ? "</div>\n" : "</section>\n");
         if (c.id == "chart-fnir") o << "</section>\n";
     }
+
+    if (release && release->mode != ReleaseMode::none) o << release_section(*release, policies);
 
     // Flags
     o << "<section id=\"flags\">\n<h2>Reliability flags</h2>\n<p>Flags warn that a number "
@@ -1214,22 +1293,16 @@ void write_png_charts(const std::string& directory, const Results& results,
     for (const auto& c : report_charts(results, summary)) {
         const cv::Mat image = draw_chart(c);
         const std::string path = directory + "/chart-" + c.name + ".png";
-        const std::string temporary = directory + "/.chart-" + c.name + ".tmp.png";
-        bool written = false;
+        // Encoded in memory, then written like every other output (temporary, fsync, rename).
+        std::vector<unsigned char> png;
+        bool encoded = false;
         try {
-            written = cv::imwrite(temporary, image);
+            encoded = cv::imencode(".png", image, png);
         } catch (const cv::Exception& e) {
-            std::remove(temporary.c_str());
-            throw InternalError("cannot write " + path + ": " + e.what());
+            throw InternalError("cannot encode " + path + ": " + e.what());
         }
-        if (!written) {
-            std::remove(temporary.c_str());
-            throw InternalError("cannot write " + path);
-        }
-        if (std::rename(temporary.c_str(), path.c_str()) != 0) {
-            std::remove(temporary.c_str());
-            throw InternalError("cannot rename " + temporary + " to " + path);
-        }
+        if (!encoded) throw InternalError("cannot encode " + path);
+        write_file_atomically(path, std::string(png.begin(), png.end()));
     }
 }
 

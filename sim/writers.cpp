@@ -1,10 +1,13 @@
 #include "stopscan/writers.hpp"
 
+#include <fcntl.h>
 #include <openssl/evp.h>
 #include <unistd.h>
+#include <cerrno>
 #include <charconv>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <iomanip>
 #include <map>
@@ -327,23 +330,39 @@ std::string manifest_json(const Results& results, const Provenance& provenance) 
 }
 
 void write_file_atomically(const std::string& path, const std::string& content) {
-    const auto slash = path.find_last_of('/');
-    const std::string temporary =
-        (slash == std::string::npos ? std::string() : path.substr(0, slash + 1)) + "." +
-        path.substr(slash == std::string::npos ? 0 : slash + 1) + ".tmp";
-    {
-        std::ofstream file(temporary, std::ios::binary | std::ios::trunc);
-        file << content;
-        file.flush();
-        if (!file) {
-            std::remove(temporary.c_str());
-            throw InternalError("cannot write " + path);
-        }
+    const std::string temporary = temporary_path(path);
+    const int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+    if (fd < 0) throw InternalError("cannot create " + temporary + ": " + std::strerror(errno));
+    // fsync before rename: after a crash of the machine, not only of the process, the file
+    // under the final name is the whole file or the previous one, never a truncated one.
+    auto fail = [&](const char* step) {
+        const std::string reason = std::strerror(errno);
+        ::close(fd);
+        std::remove(temporary.c_str());
+        throw InternalError(std::string("cannot ") + step + " " + path + ": " + reason);
+    };
+    for (std::size_t written = 0; written < content.size();) {
+        const auto n = ::write(fd, content.data() + written, content.size() - written);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) fail("write");
+        written += static_cast<std::size_t>(n);
+    }
+    if (::fsync(fd) != 0) fail("flush");
+    if (::close(fd) != 0) {
+        const std::string reason = std::strerror(errno);
+        std::remove(temporary.c_str());
+        throw InternalError("cannot close " + path + ": " + reason);
     }
     if (std::rename(temporary.c_str(), path.c_str()) != 0) {
         std::remove(temporary.c_str());
         throw InternalError("cannot rename " + temporary + " to " + path);
     }
+}
+
+std::string temporary_path(const std::string& path) {
+    const auto slash = path.find_last_of('/');
+    return (slash == std::string::npos ? std::string() : path.substr(0, slash + 1)) + "." +
+           path.substr(slash == std::string::npos ? 0 : slash + 1) + ".tmp";
 }
 
 void write_outputs(const std::string& directory, const Results& results, const Summary& summary,

@@ -256,6 +256,7 @@ struct ReleaseOptions {
 
 /// The released tables of a run and, under dp, the ledger (JSON) for the manifest.
 struct Release {
+    ReleaseMode mode = ReleaseMode::none;
     std::vector<ReleaseTable> tables;
     std::string ledger_json;  ///< "" unless dp
     /// {"mode": ..., parameters ..., "ledger": ...}: the manifest's "release" object.

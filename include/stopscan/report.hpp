@@ -9,6 +9,7 @@
 #include <string_view>
 #include <vector>
 
+#include "stopscan/disclosure.hpp"
 #include "stopscan/summary.hpp"
 
 namespace stopscan {
@@ -55,9 +56,11 @@ std::map<std::string, std::string> setting_comments(std::string_view ini_text);
 std::string html_escape(std::string_view text);
 
 /// The report as one self-contained HTML document. `manifest_json` is the text of
-/// manifest.json (provenance); when empty, provenance is taken from `results`.
+/// manifest.json (provenance); when empty, provenance is taken from `results`. With a
+/// `release` (run --release sdc|dp), a section shows its tables of the headline metrics as
+/// released, with the rule in a footer.
 std::string report_html(const Results& results, const Summary& summary,
-                        const std::string& manifest_json);
+                        const std::string& manifest_json, const Release* release = nullptr);
 
 /// Draws the charts with OpenCV at 2400 px wide and writes DIR/chart-<name>.png for each
 /// (temporary name, then rename). Throws InternalError if an image cannot be written.

@@ -50,9 +50,14 @@ std::string json_string(std::string_view text);
 /// SHA-256 of `bytes` as lowercase hex.
 std::string sha256_hex(const std::string& bytes);
 
-/// Writes `content` to `path` atomically (temporary file, flush, rename). Throws
+/// Writes `content` to `path` atomically (temporary file, fsync, rename). Throws
 /// InternalError on failure, leaving no temporary file behind.
 void write_file_atomically(const std::string& path, const std::string& content);
+
+/// The temporary file beside `path` that write_file_atomically (and the audit log) renames
+/// into place: `DIR/.NAME.tmp`. A process killed with SIGKILL can leave one behind; the next
+/// run into the same directory overwrites or removes it.
+std::string temporary_path(const std::string& path);
 
 /// Writes all outputs of a run into `directory` (which must exist).
 void write_outputs(const std::string& directory, const Results& results, const Summary& summary,

@@ -206,3 +206,21 @@ TEST_CASE("a one-megabyte scenario name is accepted", "[bad-input][generated]") 
     CHECK(r.err.empty());
     CHECK(r.out.rfind(file + ": valid\n", 0) == 0);
 }
+
+TEST_CASE("a run too big for this machine's memory is refused before any work",
+          "[bad-input][generated]") {
+    TempDir tmp;
+    const fs::path out_dir = tmp.fresh("out");
+    // A million replications of the default scenario need about 280 GB.
+    const auto r = cli({"run", "--replications", "1000000", "--out", out_dir.string()});
+    INFO(r.err);
+    CHECK(r.code == 2);
+    CHECK(r.err.rfind("stopscan: error: command line: --replications = 1000000: the run would "
+                      "need about ",
+                      0) == 0);
+    CHECK(r.err.find("use at most ") != std::string::npos);
+    CHECK(r.err.find("or add --force to try anyway\n") != std::string::npos);
+    CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
+    CHECK(r.out.empty());
+    CHECK_FALSE(fs::exists(out_dir));
+}

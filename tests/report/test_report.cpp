@@ -9,6 +9,7 @@
 #include <regex>
 #include <string>
 
+#include "stopscan/disclosure.hpp"
 #include "stopscan/engine.hpp"
 #include "stopscan/report.hpp"
 #include "stopscan/scenario.hpp"
@@ -175,4 +176,47 @@ TEST_CASE("PNG charts are written, decodable and not blank") {
     for (const auto& entry : fs::directory_iterator(dir))  // no temporary left behind
         CHECK(entry.path().filename().string().front() != '.');
     fs::remove_all(dir);
+}
+
+TEST_CASE("a release adds its tables as released, with the rule") {
+    const Run& r = small_run();
+    CHECK(html().find("id=\"release\"") == std::string::npos);
+
+    ReleaseOptions sdc;
+    sdc.mode = ReleaseMode::sdc;
+    CryptoRandomBits bits;
+    const Release suppressed = release_run_tables(r.results, sdc, bits);
+    const std::string with_sdc = report_html(r.results, r.summary, "", &suppressed);
+    const auto section = with_sdc.find("<section id=\"release\">");
+    REQUIRE(section != std::string::npos);
+    const std::string body =
+        with_sdc.substr(section, with_sdc.find("</section>", section) - section);
+    CHECK(count(body, "<table>") == 3);
+    CHECK(count(body, "suppressed") > 0);
+    CHECK(body.find("(primary)") != std::string::npos);
+    // One merged table: its rule is stated once.
+    CHECK(count(body, "<p class=\"note\">") == 1);
+    CHECK(body.find("k = 10") != std::string::npos);
+    CHECK(with_sdc.find("<a href=\"#release\">") != std::string::npos);
+
+    ReleaseOptions dp;
+    dp.mode = ReleaseMode::dp;
+    dp.max_stops_per_person = 5;
+    RunOptions capped;
+    capped.replications = 4;
+    capped.max_stops_per_person = 5;
+    const Engine engine(make_run_plan(r.results.plan.scenario, capped));
+    const Results results = engine.run();
+    const Summary summary = summarize(results);
+    const Release noisy = release_run_tables(results, dp, bits);
+    const std::string with_dp = report_html(results, summary, "", &noisy);
+    const auto dp_section = with_dp.find("<section id=\"release\">");
+    REQUIRE(dp_section != std::string::npos);
+    const std::string dp_body =
+        with_dp.substr(dp_section, with_dp.find("</section>", dp_section) - dp_section);
+    CHECK(dp_body.find("combined 95% interval of Monte Carlo error and privacy noise") !=
+          std::string::npos);
+    // Displayed values are clamped at zero: no negative number in the cells.
+    CHECK_FALSE(std::regex_search(dp_body, std::regex("<td>-[0-9]")));
+    CHECK(count(dp_body, "<p class=\"note\">") == 3);
 }
