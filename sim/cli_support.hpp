@@ -6,6 +6,7 @@
 #include <boost/program_options.hpp>
 #include <cstdint>
 #include <memory>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -42,6 +43,11 @@ po::options_description scenario_options();
 
 /// Refuses a non-empty output directory unless --force, before any work is done.
 void check_output_directory(const std::string& out, bool force);
+
+/// `stopscan run` (sim/cli_run.cpp). `command_line` is the whole command line, for the
+/// manifest. Throws InputError for bad input; returns the exit code otherwise.
+int command_run(const std::vector<std::string>& args, const std::string& command_line,
+                std::ostream& out, std::ostream& err);
 
 /// `stopscan calibrate` (sim/cli_calibrate.cpp).
 int command_calibrate(const std::vector<std::string>& args, std::ostream& out);
