@@ -41,6 +41,9 @@ and what a firewall between police and the immigration database would change.
 Usage:
   stopscan run [SCENARIO.ini] [options]     simulate and write summary.csv, effects.csv,
                                             results.json and manifest.json to --out
+  stopscan run ... --expect EXPRESSION | --check DIR [--junit FILE]
+                                            also check expectations or compare with a
+                                            previous run, for CI (docs/expectations.md)
   stopscan validate [SCENARIO.ini] [--print-cells]
                                             check a scenario and show its resolved cells
   stopscan explain [SCENARIO.ini] [--policies ...]
@@ -65,7 +68,9 @@ Usage:
 
 Without SCENARIO.ini the embedded default scenario is used (England & Wales, one year of
 fingerprint scans; see scenarios/default.ini). Exit codes: 0 success, 1 internal failure,
-2 bad input. Documentation: README.md, docs/scenario.md, docs/output.md.
+2 bad input, 3 a check failed (run: an --expect or [expect] expectation, or --check; audit
+verify: a broken chain). Documentation: README.md, docs/scenario.md, docs/output.md,
+docs/expectations.md.
 )";
 
 int command_validate(const std::vector<std::string>& args, std::ostream& out) {

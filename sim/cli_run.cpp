@@ -1,5 +1,6 @@
 // `stopscan run`: read and check every flag before any work, run the simulation (in batches
-// with --precision), write the outputs (docs/output.md), print the readable summary.
+// with --precision), write the outputs (docs/output.md), print the readable summary, and
+// judge the expectations and --check (docs/expectations.md): exit 3 when one failed.
 
 #include <unistd.h>
 #include <algorithm>
@@ -23,7 +24,10 @@
 #include "stopscan/disclosure.hpp"
 #include "stopscan/engine.hpp"
 #include "stopscan/error.hpp"
+#include "stopscan/expectation.hpp"
+#include "stopscan/expectations.hpp"
 #include "stopscan/report.hpp"
+#include "stopscan/run_check.hpp"
 #include "stopscan/run_plan.hpp"
 #include "stopscan/scenario.hpp"
 #include "stopscan/summary.hpp"
@@ -141,8 +145,20 @@ po::options_description run_options() {
         "epsilon", po::value<std::string>(),
         "dp: epsilon per table (default: --epsilon-total divided evenly among the tables)")(
         "epsilon-total", po::value<std::string>(), "dp: total privacy budget (default 1)");
+    po::options_description check_options("Checks for CI (docs/expectations.md)");
+    check_options.add_options()(
+        "expect", po::value<std::vector<std::string>>()->composing(),
+        "fail (exit 3) unless EXPRESSION holds over the confidence intervals, e.g. "
+        "'firewall.wrongful_outcomes.all < dual-search.wrongful_outcomes.all' (repeatable; quote "
+        "it; the scenario's [expect] section is checked too)")(
+        "check", po::value<std::string>(),
+        "compare with a previous run (its --out DIR, or its summary.csv) and fail (exit 3) if a "
+        "result moved by more than Monte Carlo noise explains")(
+        "junit", po::value<std::string>(),
+        "also write the expectations and --check as JUnit XML to FILE, one test case each");
     options.add(release_options);
     options.add(audit_options);
+    options.add(check_options);
     options.add(scenario_options());
     return options;
 }
@@ -446,6 +462,194 @@ void print_run_summary(std::ostream& out, const RunRequest& request, const RunPl
             << " --manifest " << request.out_dir << "/manifest.json)\n";
 }
 
+// The checks of docs/expectations.md: expectations (the scenario's [expect] section, then
+// each --expect), a comparison with a previous run (--check) and JUnit XML (--junit).
+struct RunChecks {
+    std::vector<ResultExpectation> expectations;
+    std::string previous_path;        ///< --check, or ""
+    std::optional<Summary> previous;  ///< its summary.csv, read before anything is written
+    std::string junit_path;           ///< --junit, or ""
+    bool any() const noexcept { return !expectations.empty() || !previous_path.empty(); }
+};
+
+// The outcomes of the checks, judged on the run's Summary.
+struct CheckOutcome {
+    std::vector<ExpectationResult> expectations;
+    std::optional<RunComparison> comparison;
+    bool failed() const noexcept {
+        return any_expectation_failed(expectations) || (comparison && !comparison->passed());
+    }
+};
+
+// --junit FILE: a file name whose directory exists (or is --out, which the run creates);
+// an existing file is replaced only with --force, like the outputs in --out.
+std::string read_junit_path(const po::variables_map& vm, const RunRequest& request) {
+    if (!vm.count("junit")) return "";
+    const std::string path = vm["junit"].as<std::string>();
+    if (path.empty() || path.back() == '/')
+        throw InputError("command line", "--junit", path,
+                         "not a file name: name the XML file, e.g. expectations.xml");
+    std::error_code ec;
+    if (fs::is_directory(path, ec))
+        throw InputError("command line", "--junit", path, "is a directory: give a file path");
+    if (fs::exists(path, ec) && !request.force)
+        throw InputError("command line", "--junit", path,
+                         "exists: add --force to overwrite it, or choose another file");
+    const fs::path parent = fs::path(path).parent_path();
+    if (!parent.empty() && !fs::is_directory(parent, ec) &&
+        fs::weakly_canonical(parent, ec) != fs::weakly_canonical(request.out_dir, ec))
+        throw InputError("command line", "--junit", path,
+                         "its directory does not exist: create it, or write the file into --out");
+    return path;
+}
+
+// --expect (each parsed when read, so a syntax error is refused before the scenario is
+// loaded), --check and --junit.
+RunChecks read_check_flags(const po::variables_map& vm, const RunRequest& request) {
+    RunChecks checks;
+    if (vm.count("expect"))
+        for (const auto& text : vm["expect"].as<std::vector<std::string>>())
+            checks.expectations.push_back(parse_cli_expectation(text));
+    if (vm.count("check")) {
+        checks.previous_path = vm["check"].as<std::string>();
+        if (checks.previous_path.empty())
+            throw InputError("command line", "--check", "",
+                             "empty path: give the output directory of a previous run (its "
+                             "--out) or its summary.csv");
+    }
+    checks.junit_path = read_junit_path(vm, request);
+    return checks;
+}
+
+// Completes the checks before any work: the scenario's expectations go first (in the order
+// of their names), every reference must name a row the run will have, and the previous
+// summary.csv is read now, before --force could overwrite it (--check may name --out).
+void prepare_checks(RunChecks& checks, const RunPlan& plan) {
+    const auto& from_scenario = plan.scenario->expectations;
+    checks.expectations.insert(checks.expectations.begin(), from_scenario.begin(),
+                               from_scenario.end());
+    if (!checks.junit_path.empty() && !checks.any())
+        throw InputError("command line", "--junit", checks.junit_path,
+                         "nothing to report: give --expect EXPRESSION, an [expect] section in "
+                         "the scenario, or --check DIR");
+    if (!checks.previous_path.empty()) {
+        try {
+            checks.previous = read_summary_file(checks.previous_path);
+        } catch (const InputError& e) {
+            throw InputError("command line", "--check", checks.previous_path, e.what());
+        }
+    }
+    if (checks.expectations.empty()) return;
+    // The closed form of `stopscan explain` has exactly the rows of a run's summary.csv
+    // (tests/unit/test_run_check.cpp) and costs a fraction of a second; one replication's
+    // parameter draws are enough to know the names.
+    RunPlan probe = plan;
+    probe.replications = 1;
+    check_expectation_references(summarize_expected(expected_counts(probe)), checks.expectations);
+}
+
+CheckOutcome evaluate_checks(const RunChecks& checks, const Summary& summary) {
+    CheckOutcome outcome;
+    outcome.expectations = evaluate_expectations(summary, checks.expectations);
+    if (checks.previous) outcome.comparison = compare_summaries(*checks.previous, summary);
+    return outcome;
+}
+
+// "3 expectations: 1 passed, 1 failed, 1 inconclusive".
+std::string expectations_text(const std::vector<ExpectationResult>& results) {
+    std::size_t passed = 0, failed = 0, inconclusive = 0;
+    for (const auto& r : results) {
+        passed += r.status == ExpectationStatus::pass;
+        failed += r.status == ExpectationStatus::fail;
+        inconclusive += r.status == ExpectationStatus::inconclusive;
+    }
+    return std::to_string(results.size()) +
+           (results.size() == 1 ? " expectation: " : " expectations: ") + std::to_string(passed) +
+           " passed, " + std::to_string(failed) + " failed, " + std::to_string(inconclusive) +
+           " inconclusive";
+}
+
+// "--check DIR: no change (2726 rows compared, family-wise alpha 0.001)", or the number of
+// rows that moved and of rows in one run only.
+std::string comparison_text(const std::string& previous_path, const RunComparison& c) {
+    std::size_t moved = 0;
+    for (const auto& f : c.failures) moved += f.kind == MetricChange::Kind::moved;
+    return "--check " + previous_path + ": " +
+           (c.passed() ? std::string("no change")
+                       : std::to_string(moved) + " rows moved, " +
+                             std::to_string(c.failures.size() - moved) + " rows in one run only") +
+           " (" + std::to_string(c.compared) + " rows compared, family-wise alpha " +
+           format_value(c.alpha) + ")";
+}
+
+// The outcome in one line for people (stdout, the manifest and the report).
+std::string outcome_text(const RunChecks& checks, const CheckOutcome& outcome) {
+    std::string text;
+    if (!outcome.expectations.empty()) text = expectations_text(outcome.expectations);
+    if (outcome.comparison)
+        text +=
+            (text.empty() ? "" : "; ") + comparison_text(checks.previous_path, *outcome.comparison);
+    return text;
+}
+
+// The manifest's "checks" object (docs/output.md).
+std::string checks_json(const RunChecks& checks, const CheckOutcome& outcome) {
+    std::ostringstream json;
+    json << "{\"outcome\": " << json_string(outcome_text(checks, outcome))
+         << ", \"passed\": " << (outcome.failed() ? "false" : "true")
+         << ",\n    \"expectations\": [";
+    for (std::size_t i = 0; i < outcome.expectations.size(); ++i) {
+        const auto& r = outcome.expectations[i];
+        json << (i ? "," : "") << "\n      {\"name\": " << json_string(r.name)
+             << ", \"expression\": " << json_string(r.text)
+             << ", \"origin\": " << json_string(r.origin)
+             << ", \"confidence\": " << format_value(checks.expectations[i].confidence)
+             << ", \"status\": \"" << status_name(r.status)
+             << "\", \"message\": " << json_string(r.message) << "}";
+    }
+    json << (outcome.expectations.empty() ? "]" : "\n    ]") << ",\n    \"check\": ";
+    if (const auto& c = outcome.comparison) {
+        json << "{\"previous\": " << json_string(checks.previous_path)
+             << ", \"alpha\": " << format_value(c->alpha) << ", \"rows_compared\": " << c->compared
+             << ", \"rows_unchanged\": " << c->unchanged
+             << ", \"rows_not_tested\": " << c->notes.size()
+             << ", \"passed\": " << (c->passed() ? "true" : "false") << ", \"failures\": [";
+        for (std::size_t i = 0; i < c->failures.size(); ++i)
+            json << (i ? ", " : "") << json_string(c->failures[i].message);
+        json << "]}";
+    } else {
+        json << "null";
+    }
+    json << "}";
+    return json.str();
+}
+
+// The JUnit test cases: one per expectation, and one for --check whose failure text lists
+// the rows that moved.
+std::vector<ExpectationResult> junit_cases(const RunChecks& checks, const CheckOutcome& outcome) {
+    std::vector<ExpectationResult> cases = outcome.expectations;
+    if (const auto& c = outcome.comparison) {
+        ExpectationResult r;
+        r.name = "--check " + checks.previous_path;
+        r.origin = "command line";
+        r.text = r.name;
+        r.status = c->passed() ? ExpectationStatus::pass : ExpectationStatus::fail;
+        r.message = comparison_text(checks.previous_path, *c);
+        for (const auto& f : c->failures) r.text += "\n" + f.message;
+        cases.push_back(std::move(r));
+    }
+    return cases;
+}
+
+// One line on standard error per expectation that did not pass and per row --check found
+// changed.
+void print_check_failures(std::ostream& err, const CheckOutcome& outcome) {
+    for (const auto& r : outcome.expectations)
+        if (r.status != ExpectationStatus::pass) err << r.message << '\n';
+    if (outcome.comparison)
+        for (const auto& f : outcome.comparison->failures) err << f.message << '\n';
+}
+
 }  // namespace
 
 int command_run(const std::vector<std::string>& args, const std::string& command_line,
@@ -460,10 +664,12 @@ int command_run(const std::vector<std::string>& args, const std::string& command
         return EXIT_OK;
     }
     RunRequest request = read_request(vm);
+    RunChecks checks = read_check_flags(vm, request);
 
     const auto choice = load(vm);
     const RunPlan plan = make_run_plan(choice.scenario, request.run);
     const auto precision = read_precision(vm, plan);
+    prepare_checks(checks, plan);
     check_output_directory(request.out_dir, request.force);
     const Engine engine(plan);
     // An over-budget dp release is refused before the run, not after it.
@@ -487,11 +693,28 @@ int command_run(const std::vector<std::string>& args, const std::string& command
                                     ", \"final_sha256\": \"" + final_hash + "\"}";
     }
 
+    // Judged before the outputs are written so that the manifest and the report record the
+    // outcome; reported after, so a failing run still leaves everything behind.
+    std::optional<CheckOutcome> outcome;
+    if (checks.any()) {
+        outcome = evaluate_checks(checks, summary);
+        provenance.checks_json = checks_json(checks, *outcome);
+    }
+
     const auto released = write_run_outputs(request, results, summary, provenance);
-    if (!request.quiet)
+    if (outcome && !checks.junit_path.empty())
+        write_file_atomically(checks.junit_path,
+                              junit_xml(junit_cases(checks, *outcome), "stopscan"));
+    if (!request.quiet) {
         print_run_summary(out, request, plan, results, summary, released.has_value(),
                           audit ? &*audit : nullptr);
-    return EXIT_OK;
+        if (outcome)
+            out << "Checks: " << outcome_text(checks, *outcome)
+                << (checks.junit_path.empty() ? "" : "; JUnit XML: " + checks.junit_path) << '\n';
+    }
+    if (!outcome) return EXIT_OK;
+    print_check_failures(err, *outcome);
+    return outcome->failed() ? EXIT_CHECK_FAILED : EXIT_OK;
 }
 
 }  // namespace stopscan::cli
