@@ -9,7 +9,6 @@
 #include <charconv>
 #include <chrono>
 #include <cmath>
-#include <cstdio>
 #include <filesystem>
 #include <iomanip>
 #include <iostream>
@@ -38,24 +37,6 @@ namespace fs = std::filesystem;
 namespace stopscan::cli {
 
 namespace {
-
-// A JSON string literal of `text` (quotes, backslashes and control characters escaped).
-std::string json_text(const std::string& text) {
-    std::string out = "\"";
-    for (const char c : text) {
-        if (c == '"' || c == '\\') {
-            out += '\\';
-            out += c;
-        } else if (static_cast<unsigned char>(c) < 0x20) {
-            char escaped[8];
-            std::snprintf(escaped, sizeof escaped, "\\u%04x", static_cast<unsigned>(c));
-            out += escaped;
-        } else {
-            out += c;
-        }
-    }
-    return out + "\"";
-}
 
 // "LOW,HIGH" with 0 <= LOW <= 1 <= HIGH.
 std::pair<double, double> parse_band(const std::string& text) {
@@ -688,7 +669,7 @@ int command_run(const std::vector<std::string>& args, const std::string& command
     if (audit) {
         const std::uint64_t records = audit->records();
         const std::string final_hash = audit->finish();
-        provenance.audit_log_json = "{\"file\": " + json_text(request.audit.path) +
+        provenance.audit_log_json = "{\"file\": " + json_string(request.audit.path) +
                                     ", \"records\": " + std::to_string(records) +
                                     ", \"final_sha256\": \"" + final_hash + "\"}";
     }
