@@ -53,6 +53,11 @@ void check_run_fits(const Engine& engine, const RunPlan& plan, std::int64_t max_
                     const std::string& flag, const std::string& value, bool force, bool quiet,
                     std::ostream& err);
 
+/// `stopscan run` (sim/cli_run.cpp). `command_line` is the whole command line, for the
+/// manifest. Throws InputError for bad input; returns the exit code otherwise.
+int command_run(const std::vector<std::string>& args, const std::string& command_line,
+                std::ostream& out, std::ostream& err);
+
 /// `stopscan calibrate` (sim/cli_calibrate.cpp).
 int command_calibrate(const std::vector<std::string>& args, std::ostream& out);
 

@@ -1115,6 +1115,8 @@ std::string report_html(const Results& results, const Summary& summary,
         {"stops simulated (all replications)",
          field("stops_simulated", std::to_string(results.total_stops()))},
         {"simulation time (s)", field("wall_seconds", number(results.wall_seconds))},
+        // Only when the run checked expectations or compared with a previous run.
+        {"checks (docs/expectations.md)", field("outcome", "")},
     };
     for (const auto& [name, value] : facts)
         if (!value.empty())

@@ -314,6 +314,7 @@ std::string manifest_json(const Results& results, const Provenance& provenance) 
         << (provenance.release_json.empty() ? "" : ",\n  \"release\": " + provenance.release_json)
         << (provenance.audit_log_json.empty() ? ""
                                               : ",\n  \"audit_log\": " + provenance.audit_log_json)
+        << (provenance.checks_json.empty() ? "" : ",\n  \"checks\": " + provenance.checks_json)
         << ",\n  \"warnings\": [";
     for (std::size_t i = 0; i < provenance.warnings.size(); ++i)
         out << (i ? ", " : "") << json_string(provenance.warnings[i]);

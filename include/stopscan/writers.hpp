@@ -23,6 +23,9 @@ struct Provenance {
     std::string release_json = {};
     /// The "audit_log" object ({"file", "records", "final_sha256"}), or "" (key omitted).
     std::string audit_log_json = {};
+    /// The "checks" object (expectations and --check, docs/expectations.md), or "" (key
+    /// omitted).
+    std::string checks_json = {};
 };
 
 /// Formats a number the same way in every output: shortest round-trip decimal; "inf",
