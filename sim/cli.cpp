@@ -17,6 +17,7 @@
 
 #include "cli_support.hpp"
 #include "detail/cli_audit.hpp"
+#include "detail/cli_sweep.hpp"
 #include "stopscan/audit_log.hpp"
 #include "stopscan/build_info.hpp"
 #include "stopscan/cells.hpp"
@@ -771,13 +772,15 @@ int dispatch(const std::vector<std::string>& args, std::ostream& out, std::ostre
     if (args[1] == "template") return command_template(rest, out);
     if (args[1] == "calibrate") return command_calibrate(rest, out);
     if (args[1] == "audit") return detail::command_audit(rest, out, err);
-    const auto suggestion =
-        nearest(args[1], {"run", "validate", "det", "explain", "template", "calibrate", "audit"});
+    if (args[1] == "sweep") return detail::command_sweep(rest, out, err);
+    if (args[1] == "merge") return detail::command_merge(rest, out);
+    const auto suggestion = nearest(args[1], {"run", "validate", "det", "explain", "template",
+                                              "calibrate", "audit", "sweep", "merge"});
     throw InputError("command line",
                      "unknown command '" + args[1] + "'" +
                          (suggestion ? "; did you mean '" + *suggestion + "'?" : "") +
-                         ": commands are run, validate, explain, det, template, calibrate, audit "
-                         "(see stopscan --help)");
+                         ": commands are run, validate, explain, det, template, calibrate, audit, "
+                         "sweep, merge (see stopscan --help)");
 }
 
 }  // namespace
