@@ -13,6 +13,8 @@
 
 #include "cli_support.hpp"
 #include "detail/cli_audit.hpp"
+#include "detail/cli_sweep.hpp"
+#include "stopscan/audit_log.hpp"
 #include "stopscan/build_info.hpp"
 #include "stopscan/cells.hpp"
 #include "stopscan/engine.hpp"
@@ -60,6 +62,10 @@ Usage:
   stopscan audit verify FILE | audit summarize FILE [--release none|sdc|dp]
                                             check an audit log's hash chain, or compute
                                             the run metrics from a log (docs/audit-log.md)
+  stopscan sweep SWEEP.ini --out DIR [--resume] [--shard I/N]
+                                            run a scenario at many parameter points (grid,
+                                            lhs, morris, sobol) in parallel (docs/sweeps.md)
+  stopscan merge DIR... --out DIR           merge the shards of a sweep (docs/cluster.md)
   stopscan det [SCENARIO.ini] --db DB [--modality fingerprint|face]
                                             FMR, FNMR, FPIR and FNIR per group across
                                             thresholds (CSV), to see how a threshold
@@ -401,13 +407,15 @@ int dispatch(const std::vector<std::string>& args, std::ostream& out, std::ostre
     if (args[1] == "template") return command_template(rest, out);
     if (args[1] == "calibrate") return command_calibrate(rest, out);
     if (args[1] == "audit") return detail::command_audit(rest, out, err);
-    const auto suggestion =
-        nearest(args[1], {"run", "validate", "det", "explain", "template", "calibrate", "audit"});
+    if (args[1] == "sweep") return detail::command_sweep(rest, out, err);
+    if (args[1] == "merge") return detail::command_merge(rest, out);
+    const auto suggestion = nearest(args[1], {"run", "validate", "det", "explain", "template",
+                                              "calibrate", "audit", "sweep", "merge"});
     throw InputError("command line",
                      "unknown command '" + args[1] + "'" +
                          (suggestion ? "; did you mean '" + *suggestion + "'?" : "") +
-                         ": commands are run, validate, explain, det, template, calibrate, audit "
-                         "(see stopscan --help)");
+                         ": commands are run, validate, explain, det, template, calibrate, audit, "
+                         "sweep, merge (see stopscan --help)");
 }
 
 }  // namespace

@@ -27,6 +27,7 @@ enum class Purpose : std::uint32_t {
     SearchScores = 7,   ///< scores of a search whose best impostor passes the threshold
     Review = 8,         ///< a person's review of a candidate list (face searches)
     Parameter = 9,      ///< an uncertain parameter's value in one replication (MODEL.md §8)
+    Design = 10,        ///< a sweep design's sampling (Latin hypercube, Morris, Sobol' shift)
 };
 
 /// 64-bit finaliser of SplitMix64 (Steele, Lea, Flood 2014): a bijective mixing hash used
