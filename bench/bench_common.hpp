@@ -17,6 +17,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <fstream>
 #include <functional>
 #include <optional>
@@ -167,13 +168,27 @@ double seconds_of(F&& f) {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
-/// Runs every variant once per round, `rounds` times; returns each variant's seconds.
+/// CPU seconds used by this process so far (all its threads).
+inline double process_cpu_seconds() {
+    timespec t{};
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+    return static_cast<double>(t.tv_sec) + 1e-9 * static_cast<double>(t.tv_nsec);
+}
+
+/// Runs every variant once per round, `rounds` times; returns each variant's wall seconds,
+/// and, in `cpu` if given, its CPU seconds (all threads): on a machine shared with other
+/// jobs, CPU time per unit of work is the steadier per-core figure.
 inline std::vector<std::vector<double>> time_rounds(
-    int rounds, const std::vector<std::function<void()>>& variants) {
+    int rounds, const std::vector<std::function<void()>>& variants,
+    std::vector<std::vector<double>>* cpu = nullptr) {
     std::vector<std::vector<double>> seconds(variants.size());
+    if (cpu) cpu->assign(variants.size(), {});
     for (int round = 0; round < rounds; ++round)
-        for (std::size_t v = 0; v < variants.size(); ++v)
+        for (std::size_t v = 0; v < variants.size(); ++v) {
+            const double cpu0 = process_cpu_seconds();
             seconds[v].push_back(seconds_of(variants[v]));
+            if (cpu) (*cpu)[v].push_back(process_cpu_seconds() - cpu0);
+        }
     return seconds;
 }
 

@@ -77,7 +77,8 @@ int main(int argc, char** argv) {
     for (std::size_t i = 0; i < engine_policies.size(); ++i)
         variants.push_back([&, i] { engine_policies[i]->run(); });
     engine_all->run();  // warm-up: thread pool, page faults
-    const auto seconds = bench::time_rounds(rounds, variants);
+    std::vector<std::vector<double>> cpu;
+    const auto seconds = bench::time_rounds(rounds, variants, &cpu);
 
     const auto stops = static_cast<double>(all_result->total_stops());
     auto per_second = [&](const std::vector<double>& s, double n) {
@@ -103,6 +104,12 @@ int main(int argc, char** argv) {
     report.add("ns_per_stop_per_core", ns_per_stop(seconds[0], stops, cores), "ns");
     report.add("stops_per_s_1_thread", per_second(seconds[1], stops), "stops/s");
     report.add("ns_per_stop_1_thread", ns_per_stop(seconds[1], stops, 1), "ns");
+    // CPU time (all threads) per stop: what a core spends on a stop, whatever else runs on
+    // the machine; all threads vs 1 thread shows the parallel overhead.
+    report.add("cpu_ns_per_stop_1_thread", ns_per_stop(cpu[1], stops, 1), "ns");
+    report.add("cpu_ns_per_stop_all_threads", ns_per_stop(cpu[0], stops, 1), "ns");
+    report.add("stops_per_s_from_cpu_time", per_second(cpu[0], stops * cores), "stops/s",
+               "(cores x stops / CPU seconds: the rate on idle cores)");
     report.add("thread_scaling", bench::stat_of(bench::ratios(seconds[1], seconds[0])), "ratio",
                ">= 1.85 (1 -> 2 threads)");
     report.add("identical_results_1_vs_all_threads", identical ? 1 : 0, "bool",

@@ -230,7 +230,7 @@ int main(int argc, char** argv) {
         load_scenario(Settings::parse_ini(default_scenario_text(), "")));
     const std::int64_t replications = args.quick ? 10 : 50;
     const int rounds = args.quick ? 3 : 5;
-    const std::int64_t check_replications = args.quick ? 100 : 400;
+    const std::int64_t check_replications = args.quick ? 60 : 400;
     RunOptions options;
     options.replications = replications;
     options.threads = 1;
