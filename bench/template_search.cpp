@@ -9,7 +9,9 @@
 //   gemm raw     cv::gemm(probes, galleryᵀ) in gallery chunks, scores written, nothing kept
 //   gemm + top-k cv::gemm chunks then a oneTBB top-10 scan: the obvious alternative search
 // Prints medians of interleaved rounds with [min, max], comparisons/s and GFLOP/s (2·D flops per
-// comparison), the ratios, machine, BLAS, build and commit, and a JSON line. No pass/fail.
+// comparison), the ratios, machine, BLAS, build and commit, and writes
+// bench-template_search.json. Target (issue 7): ours ≥ 80% of cv::gemm on the same shapes.
+// No pass/fail.
 #include <dlfcn.h>
 #include <oneapi/tbb/blocked_range.h>
 #include <oneapi/tbb/info.h>
@@ -25,7 +27,7 @@
 #include <string>
 #include <vector>
 
-#include "stopscan/build_info.hpp"
+#include "bench_common.hpp"
 #include "stopscan/template_matcher.hpp"
 
 using namespace stopscan;
@@ -37,33 +39,6 @@ struct Timing {
     double min;
     double max;
 };
-
-// Runs every variant once per round, `rounds` times, so that a change in machine load during
-// the run (other jobs on the 2 cores) hits all variants alike and the ratios stay fair.
-std::vector<Timing> time_rounds(int rounds, const std::vector<std::function<void()>>& variants) {
-    std::vector<std::vector<double>> seconds(variants.size());
-    for (int round = 0; round < rounds; ++round)
-        for (std::size_t v = 0; v < variants.size(); ++v) {
-            const auto start = std::chrono::steady_clock::now();
-            variants[v]();
-            seconds[v].push_back(
-                std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-        }
-    std::vector<Timing> out;
-    for (auto& s : seconds) {
-        std::sort(s.begin(), s.end());
-        out.push_back({s[s.size() / 2], s.front(), s.back()});
-    }
-    return out;
-}
-
-std::string cpu_model() {
-    std::ifstream in("/proc/cpuinfo");
-    std::string line;
-    while (std::getline(in, line))
-        if (line.rfind("model name", 0) == 0) return line.substr(line.find(':') + 2);
-    return "unknown CPU";
-}
 
 // Which BLAS cv::gemm reaches: OpenBLAS announces itself; Debian's reference libblas does not.
 std::string blas_description() {
@@ -110,7 +85,10 @@ void print_line(const char* name, const Timing& t, double comparisons, double di
 }  // namespace
 
 int main(int argc, char** argv) {
-    const bool quick = argc > 1 && std::strcmp(argv[1], "--quick") == 0;
+    const bench::Args args = bench::parse_args(
+        argc, argv, "template_search",
+        "template-mode 1:N search (float, int8 VNNI) against cv::gemm on the same shapes");
+    const bool quick = args.quick;
     const std::int64_t n = quick ? 50000 : 100000;
     const int probes_count = quick ? 2048 : 4096;
     const int dim = 128;
@@ -150,7 +128,7 @@ int main(int argc, char** argv) {
     std::vector<float> top_s;
     std::vector<std::int64_t> top_i;
     tbb::task_arena one(1);
-    const std::vector<Timing> t = time_rounds(
+    const auto raw = bench::time_rounds(
         rounds, {
                     [&] { ours_result = gallery.search(probes, search); },
                     [&] { one.execute([&] { gallery.search(probes, search); }); },
@@ -175,6 +153,12 @@ int main(int argc, char** argv) {
                         }
                     },
                 });
+    std::vector<Timing> t;
+    std::vector<bench::Stat> stats;
+    for (const auto& r : raw) {
+        stats.push_back(bench::stat_of(r));
+        t.push_back({stats.back().median, stats.back().min, stats.back().max});
+    }
     const Timing& ours = t[0];
     const Timing& ours_one = t[1];
     const Timing& avx2 = t[2];
@@ -195,8 +179,9 @@ int main(int argc, char** argv) {
     std::printf(
         "bench/template_search (%s): gallery %lld x %d, %d probes, top-%zu, median of %d rounds\n",
         quick ? "quick" : "full", static_cast<long long>(n), dim, probes_count, k, rounds);
-    std::printf("machine: %s, %d cores; build %s; commit %s\n", cpu_model().c_str(), cores,
-                STOPSCAN_BUILD_TYPE, STOPSCAN_GIT_COMMIT);
+    std::printf("machine: %s, %d cores, load %.2f; build %s; commit %s\n",
+                bench::cpu_model().c_str(), cores, bench::load_average(), STOPSCAN_BUILD_TYPE,
+                STOPSCAN_GIT_COMMIT);
     std::printf("kernels: float %s, int8 %s; cv::gemm via %s\n",
                 template_search_kernel(false).c_str(), template_search_kernel(true).c_str(),
                 blas_description().c_str());
@@ -219,31 +204,36 @@ int main(int argc, char** argv) {
         scaling);
     std::printf("  top-1 agreement: gemm+scan %d / %d, int8 %d / %d\n", top1_agree, probes_count,
                 int8_top1_agree, probes_count);
-    struct Figure {
-        const char* name;
-        double value;
-        const char* unit;
+    // Figures as rates: comparisons/s of each variant per round, ratios per round.
+    auto rate = [&](std::size_t v, double scale) {
+        std::vector<double> r;
+        for (double s : raw[v]) r.push_back(scale * comparisons / s);
+        return bench::stat_of(r);
     };
-    const std::vector<Figure> figures = {
-        {"ours_float_comparisons_per_s", comparisons / ours.median, "comparisons/s"},
-        {"ours_float_gflops", 2.0 * dim * comparisons / ours.median / 1e9, "GFLOP/s"},
-        {"ours_float_avx2_comparisons_per_s", comparisons / avx2.median, "comparisons/s"},
-        {"ours_int8_comparisons_per_s", comparisons / int8.median, "comparisons/s"},
-        {"gemm_raw_comparisons_per_s", comparisons / gemm.median, "comparisons/s"},
-        {"gemm_raw_gflops", 2.0 * dim * comparisons / gemm.median / 1e9, "GFLOP/s"},
-        {"gemm_topk_comparisons_per_s", comparisons / gemm_top.median, "comparisons/s"},
-        {"ours_over_gemm_raw", vs_gemm, "ratio"},
-        {"ours_over_gemm_topk", vs_gemm_top, "ratio"},
-        {"int8_over_float", int8_vs_float, "ratio"},
-        {"thread_scaling", scaling, "ratio"},
-    };
-    std::printf(
-        "{\"bench\": \"template_search\", \"build\": \"%s\", \"commit\": \"%s\", \"cores\": %d, "
-        "\"quick\": %s, \"figures\": [",
-        STOPSCAN_BUILD_TYPE, STOPSCAN_GIT_COMMIT, cores, quick ? "true" : "false");
-    for (std::size_t i = 0; i < figures.size(); ++i)
-        std::printf("%s{\"name\": \"%s\", \"value\": %.6g, \"unit\": \"%s\"}", i ? ", " : "",
-                    figures[i].name, figures[i].value, figures[i].unit);
-    std::printf("]}\n");
-    return 0;
+    bench::Report report("template_search", quick);
+    report.note("shape", std::to_string(n) + " x " + std::to_string(dim) + " gallery, " +
+                             std::to_string(probes_count) + " probes, top-" + std::to_string(k));
+    report.note("kernels", "float " + template_search_kernel(false) + ", int8 " +
+                               template_search_kernel(true));
+    report.note("blas", blas_description());
+    report.add("ours_float_comparisons_per_s", rate(0, 1), "comparisons/s");
+    report.add("ours_float_gflops", rate(0, 2.0 * dim / 1e9), "GFLOP/s");
+    report.add("ours_float_1_thread_comparisons_per_s", rate(1, 1), "comparisons/s");
+    report.add("ours_float_avx2_comparisons_per_s", rate(2, 1), "comparisons/s");
+    report.add("ours_int8_comparisons_per_s", rate(3, 1), "comparisons/s");
+    report.add("gemm_raw_comparisons_per_s", rate(4, 1), "comparisons/s");
+    report.add("gemm_raw_gflops", rate(4, 2.0 * dim / 1e9), "GFLOP/s");
+    report.add("gemm_topk_comparisons_per_s", rate(5, 1), "comparisons/s");
+    report.add("ours_over_gemm_raw", bench::stat_of(bench::ratios(raw[4], raw[0])), "ratio",
+               ">= 0.8");
+    report.add("ours_over_gemm_topk", bench::stat_of(bench::ratios(raw[5], raw[0])), "ratio");
+    report.add("int8_over_float", bench::stat_of(bench::ratios(raw[0], raw[3])), "ratio");
+    report.add("int8_over_gemm_raw", bench::stat_of(bench::ratios(raw[4], raw[3])), "ratio",
+               ">= 0.8 (int8 VNNI)");
+    report.add("thread_scaling", bench::stat_of(bench::ratios(raw[1], raw[0])), "ratio");
+    report.add("top1_agreement_gemm", static_cast<double>(top1_agree) / probes_count, "share");
+    report.add("top1_agreement_int8", static_cast<double>(int8_top1_agree) / probes_count, "share");
+    std::printf("figures (medians of per-round values):\n");
+    report.print_figures();
+    return report.write_json(args.json_path) ? 0 : 1;
 }

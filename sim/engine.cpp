@@ -276,14 +276,25 @@ struct Engine::Model {
 
     // All stops of one person, under every policy of the plan; with an active Audit sink,
     // also every lookup.
+    // The per-database arrays of one person's stops, made once per task and reused for
+    // every person: default-initialising all MAX_DATABASES entries per person cost ~5% of
+    // the engine's instructions (docs/performance.md). Nothing stale is read: a person's
+    // records, odds and results are written before use, and draws[d] only after results[d]
+    // shows a flag at the same stop.
+    struct Scratch {
+        PersonRecord records[MAX_DATABASES];
+        SearchResult results[MAX_DATABASES];
+        ActionOdds odds[MAX_DATABASES];
+        ActionDraws draws[MAX_DATABASES];
+    };
+
     template <class Audit>
     void simulate_person(const ReplicationKey& key, std::size_t cell, std::uint64_t index,
-                         std::uint64_t* tally, const Audit& audit) const {
-        constexpr std::size_t MAX_DB = MAX_DATABASES;
-        PersonRecord records[MAX_DB];
-        SearchResult results[MAX_DB];
-        ActionOdds odds[MAX_DB];
-        ActionDraws draws[MAX_DB];
+                         std::uint64_t* tally, const Audit& audit, Scratch& scratch) const {
+        PersonRecord* records = scratch.records;
+        SearchResult* results = scratch.results;
+        ActionOdds* odds = scratch.odds;
+        ActionDraws* draws = scratch.draws;
         const std::uint64_t entity = person_entity(cell, index);
         person_records(key, entity, cell, records);
         for (std::size_t d = 0; d < n_db; ++d) odds[d] = cell_db[cell * n_db + d].odds;
@@ -402,9 +413,10 @@ std::vector<std::uint64_t> Engine::run_replication(std::int64_t replication, boo
             static_cast<std::size_t>(std::upper_bound(offsets.begin(), offsets.end(), begin) -
                                      offsets.begin()) -
             1;
+        Model::Scratch scratch;
         for (std::uint64_t i = begin; i < end; ++i) {
             while (i >= offsets[cell + 1]) ++cell;
-            model.simulate_person(key, cell, i - offsets[cell], tally.data(), NoAudit{});
+            model.simulate_person(key, cell, i - offsets[cell], tally.data(), NoAudit{}, scratch);
         }
     };
 
@@ -493,10 +505,11 @@ std::vector<std::uint64_t> Engine::run_replication_logged(std::int64_t replicati
                     auto cell = static_cast<std::size_t>(
                         std::upper_bound(offsets.begin(), offsets.end(), begin) - offsets.begin() -
                         1);
+                    Model::Scratch scratch;
                     for (std::uint64_t i = begin; i < end; ++i) {
                         while (i >= offsets[cell + 1]) ++cell;
                         model.simulate_person(prepared.key, cell, i - offsets[cell], tally.data(),
-                                              sink);
+                                              sink, scratch);
                     }
                     return block;
                 }) &
