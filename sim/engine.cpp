@@ -1,5 +1,4 @@
 #include "stopscan/engine.hpp"
-#include "stopscan/interrupt.hpp"
 
 #include <oneapi/tbb/blocked_range.h>
 #include <oneapi/tbb/enumerable_thread_specific.h>
@@ -16,9 +15,11 @@
 #include <optional>
 
 #include "detail/cell_parameters.hpp"
+#include "detail/parallel.hpp"
 #include "stopscan/audit_log.hpp"
 #include "stopscan/distributions.hpp"
 #include "stopscan/error.hpp"
+#include "stopscan/interrupt.hpp"
 #include "stopscan/match_model.hpp"
 #include "stopscan/random.hpp"
 #include "stopscan/stop_rules.hpp"
@@ -433,18 +434,25 @@ std::vector<std::uint64_t> Engine::run_replication(std::int64_t replication, boo
         const decltype(body)& run;
         std::vector<std::uint64_t> tally;
         Body(const decltype(body)& f, std::size_t n) : run(f), tally(n, 0) {}
-        Body(Body& other, tbb::split) : run(other.run), tally(other.tally.size(), 0) {}
+        Body(Body& other, tbb::split) : run(other.run), tally(other.tally.size(), 0) {
+            const detail::TsanTask task;
+        }
         void operator()(const tbb::blocked_range<std::uint64_t>& r) {
+            const detail::TsanTask task;
             throw_if_stop_requested();
             run(r.begin(), r.end(), tally);
         }
         void join(const Body& other) {
+            const detail::TsanTask task;
             for (std::size_t i = 0; i < tally.size(); ++i) tally[i] += other.tally[i];
         }
     };
     Body reduction(body, width);
     const std::size_t grain = plan_.grain > 0 ? plan_.grain : 512;
-    tbb::parallel_reduce(tbb::blocked_range<std::uint64_t>(0, persons, grain), reduction);
+    {
+        const detail::TsanForkJoin fork_join;
+        tbb::parallel_reduce(tbb::blocked_range<std::uint64_t>(0, persons, grain), reduction);
+    }
     return std::move(reduction.tally);
 }
 
@@ -482,10 +490,12 @@ std::vector<std::uint64_t> Engine::run_replication_logged(std::int64_t replicati
     const std::uint64_t first_ticket = ticket;
     const auto tokens = static_cast<std::size_t>(
         4 * tbb::global_control::active_value(tbb::global_control::max_allowed_parallelism));
+    std::optional<detail::TsanForkJoin> fork_join(std::in_place);
     tbb::parallel_pipeline(
         tokens,
         tbb::make_filter<void, std::uint64_t>(tbb::filter_mode::serial_in_order,
                                               [&](tbb::flow_control& control) -> std::uint64_t {
+                                                  const detail::TsanTask task;
                                                   throw_if_stop_requested();
                                                   if (next == blocks) {
                                                       control.stop();
@@ -496,6 +506,7 @@ std::vector<std::uint64_t> Engine::run_replication_logged(std::int64_t replicati
             tbb::make_filter<std::uint64_t, Block>(
                 tbb::filter_mode::parallel,
                 [&](std::uint64_t b) {
+                    const detail::TsanTask task;
                     Block block{b, {}};
                     const AuditBatch sink{&names, static_cast<std::uint64_t>(replication),
                                           &block.records};
@@ -514,8 +525,10 @@ std::vector<std::uint64_t> Engine::run_replication_logged(std::int64_t replicati
                     return block;
                 }) &
             tbb::make_filter<Block, void>(tbb::filter_mode::serial_in_order, [&](Block block) {
+                const detail::TsanTask task;
                 audit.submit(first_ticket + block.number, std::move(block.records));
             }));
+    fork_join.reset();  // the join: the workers' tallies are read below
     ticket = first_ticket + blocks;
     std::vector<std::uint64_t> tally(width, 0);
     for (const auto& local : tallies)
@@ -561,7 +574,7 @@ void Engine::extend(Results& results, std::int64_t more, const ProgressCallback&
         // Replication r's draws are keyed by r, so runs extended in batches equal one long run.
         std::atomic<std::int64_t> finished{0};
         std::mutex progress_mutex;
-        tbb::parallel_for(
+        detail::parallel_for(
             tbb::blocked_range<std::size_t>(first, first + count, 1),
             [&](const tbb::blocked_range<std::size_t>& r) {
                 for (std::size_t rep = r.begin(); rep < r.end(); ++rep) {
