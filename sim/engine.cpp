@@ -431,6 +431,7 @@ std::vector<std::uint64_t> Engine::run_replication(std::int64_t replication, boo
     // cannot change a bit of the result. The imperative form splits a body (and allocates a
     // tally) only when work is stolen, not once per chunk.
     struct Body {
+        detail::TsanPooled pooled;
         const decltype(body)& run;
         std::vector<std::uint64_t> tally;
         Body(const decltype(body)& f, std::size_t n) : run(f), tally(n, 0) {}
@@ -483,6 +484,7 @@ std::vector<std::uint64_t> Engine::run_replication_logged(std::int64_t replicati
     tbb::enumerable_thread_specific<std::vector<std::uint64_t>> tallies(
         [width] { return std::vector<std::uint64_t>(width, 0); });
     struct Block {
+        detail::TsanPooled pooled;
         std::uint64_t number = 0;
         std::vector<AuditRecord> records;
     };
@@ -507,7 +509,7 @@ std::vector<std::uint64_t> Engine::run_replication_logged(std::int64_t replicati
                 tbb::filter_mode::parallel,
                 [&](std::uint64_t b) {
                     const detail::TsanTask task;
-                    Block block{b, {}};
+                    Block block{{}, b, {}};
                     const AuditBatch sink{&names, static_cast<std::uint64_t>(replication),
                                           &block.records};
                     std::vector<std::uint64_t>& tally = tallies.local();

@@ -59,6 +59,20 @@ struct TsanForkJoin {
     TsanForkJoin& operator=(const TsanForkJoin&) = delete;
 };
 
+/// A first member of an object that oneTBB allocates from its own memory pool (a reduction
+/// body, a pipeline item): when the pool hands the memory of one thread's dead object to
+/// another thread, the new object's construction (its first member's, before any other
+/// member) acquires what the old one's destruction (its first member's, after every other
+/// member) released.
+struct TsanPooled {
+    TsanPooled() { tsan_acquire(); }
+    TsanPooled(const TsanPooled&) { tsan_acquire(); }
+    TsanPooled(TsanPooled&&) noexcept { tsan_acquire(); }
+    TsanPooled& operator=(const TsanPooled&) { return *this; }
+    TsanPooled& operator=(TsanPooled&&) noexcept { return *this; }
+    ~TsanPooled() { tsan_release(); }
+};
+
 /// tbb::parallel_for(range, body), annotated for ThreadSanitizer.
 template <class Range, class Body>
 void parallel_for(const Range& range, const Body& body) {
