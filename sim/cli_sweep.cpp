@@ -48,7 +48,8 @@ std::string seconds_text(double s) {
 
 }  // namespace
 
-int command_sweep(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
+int command_sweep(const std::vector<std::string>& args, std::ostream& out, std::ostream& err,
+                  const SweepRunner& runner) {
     po::options_description options("stopscan sweep SWEEP.ini --out DIR [options]");
     options.add_options()("help,h", "show this help")("out,o", po::value<std::string>(),
                                                       "output directory (required)")(
@@ -90,10 +91,12 @@ int command_sweep(const std::vector<std::string>& args, std::ostream& out, std::
     std::optional<SweepShard> shard;
     if (vm.count("shard")) shard = SweepShard::parse(vm["shard"].as<std::string>());
     std::optional<tbb::global_control> threads;
-    if (vm.count("threads"))
+    std::optional<std::int64_t> thread_count;
+    if (vm.count("threads")) {
+        thread_count = cli::parse_integer("--threads", vm["threads"].as<std::string>(), 1, 1024);
         threads.emplace(tbb::global_control::max_allowed_parallelism,
-                        static_cast<std::size_t>(cli::parse_integer(
-                            "--threads", vm["threads"].as<std::string>(), 1, 1024)));
+                        static_cast<std::size_t>(*thread_count));
+    }
 
     // Everything is checked before anything is written.
     const SweepSpec spec = read_sweep_file(files.front());
@@ -189,7 +192,12 @@ int command_sweep(const std::vector<std::string>& args, std::ostream& out, std::
     if (!quiet && owned > total)
         err << "stopscan sweep: resuming: " << owned - total << " of " << owned
             << " points already done\n";
-    run_sweep_points(spec, points, todo, points_dir, !vm.count("serial-points"), progress);
+    const std::function<void(std::int64_t)> done = progress;
+    if (runner)
+        runner(SweepRun{spec, points, todo, points_dir, !vm.count("serial-points"), thread_count,
+                        done});
+    else
+        run_sweep_points(spec, points, todo, points_dir, !vm.count("serial-points"), done);
     const double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 

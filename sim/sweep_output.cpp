@@ -167,14 +167,8 @@ Summary run_sweep_point(const SweepSpec& spec, const SweepPoint& point) {
     return summarize(engine.run());
 }
 
-void write_sweep_point(const std::string& points_dir, const SweepSpec& spec,
-                       const SweepPoint& point, const Summary& summary) {
-    const fs::path final_dir = fs::path(points_dir) / point_directory_name(point.id);
-    const fs::path temporary = fs::path(points_dir) / (".tmp-" + point_directory_name(point.id));
-    std::error_code ec;
-    fs::remove_all(temporary, ec);
-    fs::create_directories(temporary, ec);
-    if (ec) throw InternalError("cannot create " + temporary.string() + ": " + ec.message());
+SweepPointFiles sweep_point_files(const SweepSpec& spec, const SweepPoint& point,
+                                  const Summary& summary) {
     std::string header = "point_id";
     std::string row = std::to_string(point.id);
     for (std::size_t a = 0; a < spec.axes.size(); ++a) {
@@ -182,9 +176,20 @@ void write_sweep_point(const std::string& points_dir, const SweepSpec& spec,
         row += "," + csv_field(point.values[a]);
     }
     const Summary rows = kept(summary, spec.metrics);
-    write_plain(temporary / "point.csv", header + "\n" + row + "\n");
-    write_plain(temporary / "summary.csv", summary_csv(rows));
-    write_plain(temporary / "effects.csv", effects_csv(rows));
+    return {header + "\n" + row + "\n", summary_csv(rows), effects_csv(rows)};
+}
+
+void commit_sweep_point(const std::string& points_dir, std::int64_t id,
+                        const SweepPointFiles& files) {
+    const fs::path final_dir = fs::path(points_dir) / point_directory_name(id);
+    const fs::path temporary = fs::path(points_dir) / (".tmp-" + point_directory_name(id));
+    std::error_code ec;
+    fs::remove_all(temporary, ec);
+    fs::create_directories(temporary, ec);
+    if (ec) throw InternalError("cannot create " + temporary.string() + ": " + ec.message());
+    write_plain(temporary / "point.csv", files.point_csv);
+    write_plain(temporary / "summary.csv", files.summary_csv);
+    write_plain(temporary / "effects.csv", files.effects_csv);
     // The commit: a point directory appears whole or not at all.
     fs::rename(temporary, final_dir, ec);
     if (ec) {
@@ -192,6 +197,11 @@ void write_sweep_point(const std::string& points_dir, const SweepSpec& spec,
         throw InternalError("cannot rename " + temporary.string() + " to " + final_dir.string() +
                             ": " + ec.message());
     }
+}
+
+void write_sweep_point(const std::string& points_dir, const SweepSpec& spec,
+                       const SweepPoint& point, const Summary& summary) {
+    commit_sweep_point(points_dir, point.id, sweep_point_files(spec, point, summary));
 }
 
 void run_sweep_points(const SweepSpec& spec, const SweepPoints& points,

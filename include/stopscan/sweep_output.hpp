@@ -33,9 +33,26 @@ std::string point_directory_name(std::int64_t id);
 /// Runs one point: its plan, the engine (parallel inside when called alone) and the summary.
 Summary run_sweep_point(const SweepSpec& spec, const SweepPoint& point);
 
-/// Writes a point's point.csv (point_id and axis values), summary.csv and effects.csv (the
-/// kept metrics only) into `points_dir`/NNNNNN, atomically: a temporary directory renamed
-/// into place. Throws InternalError on I/O failure.
+/// The exact bytes of a point's directory: point.csv (point_id and axis values), summary.csv
+/// and effects.csv (the kept metrics only). A pure function of the point, so a point run in
+/// another process (stopscan-mpi, docs/cluster.md) is committed as the same bytes.
+struct SweepPointFiles {
+    std::string point_csv;
+    std::string summary_csv;
+    std::string effects_csv;
+};
+
+/// The files of a point's directory, from its summary. Throws nothing but std::bad_alloc.
+SweepPointFiles sweep_point_files(const SweepSpec& spec, const SweepPoint& point,
+                                  const Summary& summary);
+
+/// Writes `files` into `points_dir`/NNNNNN (NNNNNN from `id`) atomically: a temporary
+/// directory renamed into place. Throws InternalError on I/O failure.
+void commit_sweep_point(const std::string& points_dir, std::int64_t id,
+                        const SweepPointFiles& files);
+
+/// Writes a point's files (sweep_point_files) into `points_dir`/NNNNNN, atomically
+/// (commit_sweep_point). Throws InternalError on I/O failure.
 void write_sweep_point(const std::string& points_dir, const SweepSpec& spec,
                        const SweepPoint& point, const Summary& summary);
 
