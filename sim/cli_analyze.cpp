@@ -747,7 +747,8 @@ int command_analyze(const std::vector<std::string>& args, std::ostream& out, std
               << ", \"points\": " << x.size() << ", \"cases\": " << n_cases;
             out << "PRIM (Friedman and Fisher 1999; peel alpha " << show(prim_options.alpha)
                 << ", densest box with coverage >= " << show(prim_options.min_coverage)
-                << ", then pasting): " << n_cases << " of " << x.size()
+                << ", then pasting and pruning restrictions with quasi-p > "
+                << show(prim_options.max_qp) << "): " << n_cases << " of " << x.size()
                 << " points have the output " << condition << ".\n";
             if (x.empty() || n_cases == 0 || n_cases == static_cast<std::int64_t>(x.size())) {
                 out << "  No box to find: " << (n_cases == 0 ? "no point" : "every point")
@@ -768,13 +769,16 @@ int command_analyze(const std::vector<std::string>& args, std::ostream& out, std
                         part += " is at least " + label(a, b.lo[a]);
                     else
                         part += " is at most " + label(a, b.hi[a]);
+                    part += " (quasi-p " + show(b.qp[a]) + ")";
                     box_text += (box_text.empty() ? "" : " and ") + part;
                     csv_row(o, "prim", axes[a].key, "lower", b.lo[a]);
                     csv_row(o, "prim", axes[a].key, "upper", b.hi[a]);
+                    csv_row(o, "prim", axes[a].key, "quasi_p", b.qp[a]);
                     items.push_back("{\"axis\": " + json_string(axes[a].key) + ", \"lower\": " +
                                     json_number(b.lo[a]) + ", \"upper\": " + json_number(b.hi[a]) +
                                     ", \"lower_label\": " + json_string(label(a, b.lo[a])) +
-                                    ", \"upper_label\": " + json_string(label(a, b.hi[a])) + "}");
+                                    ", \"upper_label\": " + json_string(label(a, b.hi[a])) +
+                                    ", \"quasi_p\": " + json_number(b.qp[a]) + "}");
                 }
                 csv_row(o, "prim", "", "coverage", b.coverage);
                 csv_row(o, "prim", "", "density", b.density);

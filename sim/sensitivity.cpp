@@ -1,6 +1,7 @@
 #include "stopscan/sensitivity.hpp"
 
 #include <algorithm>
+#include <boost/math/distributions/binomial.hpp>
 #include <cmath>
 #include <limits>
 #include <numeric>
@@ -205,6 +206,13 @@ bool better(const PrimBox& a, const PrimBox& b) {
     return a.points > b.points;
 }
 
+// A peel's gain in density per point removed ("lenient 1" of the EMA Workbench, Kwakkel and
+// Jaxa-Rozen 2016): Friedman and Fisher's "densest remaining box" rule, made fair between a
+// peel of α of the points and a peel that must take a whole level of a list or Morris axis.
+double peel_gain(const PrimBox& from, const PrimBox& to) {
+    return (to.density - from.density) / static_cast<double>(from.points - to.points);
+}
+
 }  // namespace
 
 PrimResult prim(const std::vector<std::vector<double>>& x, const std::vector<bool>& cases,
@@ -213,7 +221,8 @@ PrimResult prim(const std::vector<std::vector<double>>& x, const std::vector<boo
     if (cases.size() != x.size()) throw std::invalid_argument("PRIM: points and cases differ");
     if (!(options.alpha > 0 && options.alpha < 0.5) ||
         !(options.min_support > 0 && options.min_support <= 1) ||
-        !(options.min_coverage >= 0 && options.min_coverage <= 1))
+        !(options.min_coverage >= 0 && options.min_coverage <= 1) ||
+        !(options.max_qp > 0 && options.max_qp <= 1))
         throw std::invalid_argument("PRIM options out of range");
     const std::size_t k = x.front().size();
     for (const auto& row : x)
@@ -244,6 +253,16 @@ PrimResult prim(const std::vector<std::vector<double>>& x, const std::vector<boo
                    std::floor(options.alpha * static_cast<double>(current.points))));
         bool found = false;
         PrimBox best;
+        double best_gain = 0;
+        auto consider = [&](PrimBox b) {
+            if (b.points < min_points) return;
+            const double gain = peel_gain(current, b);
+            if (!found || gain > best_gain || (gain == best_gain && b.points > best.points)) {
+                best_gain = gain;
+                best = std::move(b);
+                found = true;
+            }
+        };
         for (std::size_t a = 0; a < k; ++a) {
             std::vector<double> v;
             for (std::size_t p = 0; p < x.size(); ++p)
@@ -256,11 +275,7 @@ PrimResult prim(const std::vector<std::vector<double>>& x, const std::vector<boo
             if (above != v.end()) {
                 auto lo = current.lo;
                 lo[a] = *above;
-                PrimBox b = data.box(lo, current.hi);
-                if (b.points >= min_points && (!found || better(b, best))) {
-                    best = std::move(b);
-                    found = true;
-                }
+                consider(data.box(lo, current.hi));
             }
             // High side: drop every point with a value >= the m-th largest.
             const double cut_hi = v[v.size() - mm];
@@ -268,11 +283,7 @@ PrimResult prim(const std::vector<std::vector<double>>& x, const std::vector<boo
             if (below != v.begin()) {
                 auto hi = current.hi;
                 hi[a] = *(below - 1);
-                PrimBox b = data.box(current.lo, hi);
-                if (b.points >= min_points && (!found || better(b, best))) {
-                    best = std::move(b);
-                    found = true;
-                }
+                consider(data.box(current.lo, hi));
             }
         }
         if (!found) break;
@@ -335,6 +346,45 @@ PrimResult prim(const std::vector<std::vector<double>>& x, const std::vector<boo
         if (!found) break;
         box = std::move(best);
     }
+    // Pruning (Bryant and Lempert 2010, "Thinking inside the box"): a restriction is kept
+    // only if the box is significantly denser than the same box without it. Its
+    // quasi-p-value is the one-sided binomial probability of at least the box's cases among
+    // its points at the density of the box without the restriction; the least significant
+    // restriction above `max_qp` is dropped, and the test repeated.
+    auto restricted = [&](const PrimBox& b, std::size_t a) {
+        return b.lo[a] > out.data_lo[a] || b.hi[a] < out.data_hi[a];
+    };
+    auto quasi_p = [&](const PrimBox& b, std::size_t a) {
+        auto lo = b.lo;
+        auto hi = b.hi;
+        lo[a] = out.data_lo[a];
+        hi[a] = out.data_hi[a];
+        const PrimBox wider = data.box(lo, hi);
+        if (b.cases == 0) return 1.0;
+        if (wider.density >= 1) return 1.0;
+        const boost::math::binomial_distribution<double> law(static_cast<double>(b.points),
+                                                             wider.density);
+        return boost::math::cdf(boost::math::complement(law, static_cast<double>(b.cases - 1)));
+    };
+    for (;;) {
+        std::size_t worst = k;
+        double worst_qp = options.max_qp;
+        for (std::size_t a = 0; a < k; ++a)
+            if (restricted(box, a)) {
+                const double qp = quasi_p(box, a);
+                if (qp > worst_qp) {
+                    worst_qp = qp;
+                    worst = a;
+                }
+            }
+        if (worst == k) break;
+        box.lo[worst] = out.data_lo[worst];
+        box.hi[worst] = out.data_hi[worst];
+        box = data.box(box.lo, box.hi);
+    }
+    box.qp.assign(k, std::numeric_limits<double>::quiet_NaN());
+    for (std::size_t a = 0; a < k; ++a)
+        if (restricted(box, a)) box.qp[a] = quasi_p(box, a);
     out.box = std::move(box);
     return out;
 }

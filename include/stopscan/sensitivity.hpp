@@ -98,6 +98,7 @@ struct PrimOptions {
     double alpha = 0.05;        ///< share of the box's points peeled (or pasted) per step
     double min_support = 0.05;  ///< peeling stops when a box would hold fewer points
     double min_coverage = 0.5;  ///< the chosen box: the densest with at least this coverage
+    double max_qp = 0.05;       ///< restrictions with a larger quasi-p-value are dropped
 };
 
 /// A box: lower and upper bound per axis (inclusive), and what it holds.
@@ -109,6 +110,9 @@ struct PrimBox {
     double coverage = 0;      ///< cases inside / all cases
     double density = 0;       ///< cases inside / points inside
     double support = 0;       ///< points inside / all points
+    /// Per axis, the quasi-p-value of its restriction (Bryant and Lempert 2010): NaN when
+    /// the axis is not restricted; filled for the chosen box only.
+    std::vector<double> qp;
 };
 
 /// The peeling trajectory and the chosen box after pasting.
@@ -123,12 +127,13 @@ struct PrimResult {
 
 /// Patient rule induction (Friedman and Fisher 1999, "Bump hunting in high-dimensional
 /// data"): peel, from the current box, the α-share of its points with the lowest or highest
-/// values of one axis, choosing the peel whose remaining box is densest in cases; stop below
-/// `min_support`. The chosen box is the densest box of the trajectory with coverage ≥
-/// `min_coverage` (the largest such box on ties; box 0 when none is denser); then pasting
-/// widens it an α-share at a time while that raises its density. `x` holds one row of axis
-/// values per point. Throws std::invalid_argument for ragged rows, sizes that differ, no
-/// points, or options out of range.
+/// values of one axis (all points at the cut value when values tie), choosing the peel with
+/// the largest gain in density per point removed (the EMA Workbench's "lenient 1"; the
+/// densest remaining box when every peel is α); stop below `min_support`. The chosen box is the
+/// densest box of the trajectory with coverage ≥ `min_coverage` (the largest such box on ties; box
+/// 0 when none is denser); then pasting widens it an α-share at a time while that raises its
+/// density. `x` holds one row of axis values per point. Throws std::invalid_argument for ragged
+/// rows, sizes that differ, no points, or options out of range.
 PrimResult prim(const std::vector<std::vector<double>>& x, const std::vector<bool>& cases,
                 const PrimOptions& options = {});
 

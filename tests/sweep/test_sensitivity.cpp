@@ -11,9 +11,11 @@
 #include <string>
 #include <vector>
 
+#include "stopscan/error.hpp"
 #include "stopscan/normal_tail.hpp"
 #include "stopscan/random.hpp"
 #include "stopscan/sensitivity.hpp"
+#include "stopscan/sweep.hpp"
 #include "support/sweep_support.hpp"
 #include "support/temp_dir.hpp"
 
@@ -231,6 +233,11 @@ TEST_CASE("PRIM recovers a known box from synthetic data", "[analyze][prim]") {
     CHECK(r.box.hi[0] == Approx(0.6).margin(0.05));
     CHECK(r.box.lo[1] == Approx(0.5).margin(0.05));
     CHECK(r.box.hi[1] == r.data_hi[1]);  // not restricted above
+    // x2 is irrelevant: any restriction on it is pruned (its quasi-p-value is not small).
+    CHECK(r.box.lo[2] == r.data_lo[2]);
+    CHECK(r.box.hi[2] == r.data_hi[2]);
+    CHECK(std::isnan(r.box.qp[2]));
+    CHECK(r.box.qp[0] < 0.05);
     CHECK(r.box.coverage >= 0.8);
     CHECK(r.box.density >= 0.9);
     CHECK(r.box.density > r.trajectory.front().density);
@@ -251,6 +258,35 @@ TEST_CASE("Monte Carlo noise is the mean squared standard error over the varianc
     CHECK(n.output_variance == Approx(1));
     CHECK(n.mean_mc_variance == Approx(0.01));
     CHECK(n.ratio == Approx(0.01));
+}
+
+TEST_CASE("the oat design moves one axis at a time from the middle of every range",
+          "[analyze][sweep][tornado]") {
+    const auto spec = parse_sweep(
+        "[sweep]\ndesign = oat\n[axes]\ndatabase.IABS.false_flag = linear 0.01 0.03\n"
+        "database.IABS.size = log 1000000 100000000 integer\n"
+        "stops.target_ratio.ethnicity = list Black:2, Black:4, Black:6\n",
+        "oat.ini");
+    const auto points = make_sweep_points(spec);
+    REQUIRE(points.points.size() == 7);
+    CHECK(points.points[0].values == std::vector<std::string>{"0.02", "10000000", "Black:4"});
+    CHECK(points.points[1].block == "lo_1");
+    CHECK(points.points[1].values == std::vector<std::string>{"0.01", "10000000", "Black:4"});
+    CHECK(points.points[2].values == std::vector<std::string>{"0.03", "10000000", "Black:4"});
+    CHECK(points.points[5].values == std::vector<std::string>{"0.02", "10000000", "Black:2"});
+    CHECK(points.points[6].values == std::vector<std::string>{"0.02", "10000000", "Black:6"});
+    CHECK(points.design_json.rfind("{\"name\": \"oat\"", 0) == 0);
+    try {
+        (void)parse_sweep(
+            "[sweep]\ndesign = oat\npoints = 3\n[axes]\nstops.total = linear 1 "
+            "2\n",
+            "oat.ini");
+        FAIL("accepted");
+    } catch (const InputError& e) {
+        CHECK(std::string(e.what()) ==
+              "oat.ini:3: sweep.points = 3: not used by design = oat: it runs 2 x axes + 1 "
+              "points");
+    }
 }
 
 namespace {
