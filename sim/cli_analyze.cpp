@@ -554,16 +554,18 @@ int command_analyze(const std::vector<std::string>& args, std::ostream& out, std
             << csv_number(hi) << '\n';
     };
     std::vector<std::string> json_outputs;
-    out << "stopscan analyze " << dir << ": design " << design_name << ", " << n_points
-        << " points, " << k << " axes, " << integer(member(manifest, "replications", where), where)
-        << " replications per point\n";
+    std::ostringstream report;  // printed, and the body of analysis.html
+    report << "stopscan analyze " << dir << ": design " << design_name << ", " << n_points
+           << " points, " << k << " axes, "
+           << integer(member(manifest, "replications", where), where)
+           << " replications per point\n";
     char line[512];
     for (const auto& o : outputs) {
         std::ostringstream j;
         j << "{\"output\": " << json_string(o.expression)
           << ", \"description\": " << json_string(o.description);
-        out << "\nOutput " << o.expression << ": " << o.description << '\n';
-        if (!default_note.empty() && outputs.size() == 1) out << "  (" << default_note << ")\n";
+        report << "\nOutput " << o.expression << ": " << o.description << '\n';
+        if (!default_note.empty() && outputs.size() == 1) report << "  (" << default_note << ")\n";
 
         const NoiseSummary noise = mc_noise(o.y, o.se);
         csv_row(o, "noise", "", "mean_mc_variance", noise.mean_mc_variance);
@@ -572,11 +574,11 @@ int command_analyze(const std::vector<std::string>& args, std::ostream& out, std
         j << ", \"noise\": {\"mean_mc_variance\": " << json_number(noise.mean_mc_variance)
           << ", \"output_variance\": " << json_number(noise.output_variance)
           << ", \"ratio\": " << json_number(noise.ratio) << ", \"points\": " << noise.points << "}";
-        out << "Monte Carlo noise: mean squared standard error of a point "
-            << show(noise.mean_mc_variance) << ", variance across points "
-            << show(noise.output_variance) << ": noise is "
-            << (std::isfinite(noise.ratio) ? percent(noise.ratio) : std::string("NA"))
-            << " of the variance the parameters explain\n";
+        report << "Monte Carlo noise: mean squared standard error of a point "
+               << show(noise.mean_mc_variance) << ", variance across points "
+               << show(noise.output_variance) << ": noise is "
+               << (std::isfinite(noise.ratio) ? percent(noise.ratio) : std::string("NA"))
+               << " of the variance the parameters explain\n";
         if (!(noise.ratio <= NOISE_WARNING))
             err << "stopscan analyze: warning: " << o.expression << ": Monte Carlo noise is "
                 << (std::isfinite(noise.ratio) ? percent(noise.ratio) : std::string("undefined"))
@@ -596,12 +598,12 @@ int command_analyze(const std::vector<std::string>& args, std::ostream& out, std
                                      return std::isnan(b.mu_star);
                                  return a.mu_star > b.mu_star;
                              });
-            out << "Morris elementary effects (" << trajectories
-                << " trajectories; an effect is the change across an axis's whole range, in "
-                   "the output's units), ranked by mu*:\n";
+            report << "Morris elementary effects (" << trajectories
+                   << " trajectories; an effect is the change across an axis's whole range, in "
+                      "the output's units), ranked by mu*:\n";
             std::snprintf(line, sizeof line, "  %-4s %-40s %12s %12s %12s %9s\n", "rank", "axis",
                           "mu*", "mu", "sigma", "sigma/mu*");
-            out << line;
+            report << line;
             std::vector<std::string> items;
             for (std::size_t r = 0; r < indices.size(); ++r) {
                 const auto& m = indices[r];
@@ -609,7 +611,7 @@ int command_analyze(const std::vector<std::string>& args, std::ostream& out, std
                               axes[m.axis].key.c_str(), show(m.mu_star).c_str(), show(m.mu).c_str(),
                               show(m.sigma).c_str(),
                               show(m.mu_star > 0 ? m.sigma / m.mu_star : NaN).c_str());
-                out << line;
+                report << line;
                 csv_row(o, "morris", axes[m.axis].key, "mu_star", m.mu_star);
                 csv_row(o, "morris", axes[m.axis].key, "mu", m.mu);
                 csv_row(o, "morris", axes[m.axis].key, "sigma", m.sigma);
@@ -625,14 +627,14 @@ int command_analyze(const std::vector<std::string>& args, std::ostream& out, std
               << "}";
             if (!indices.empty() && std::isfinite(indices[0].mu_star)) {
                 const auto& m = indices[0];
-                out << "  " << axes[m.axis].key << " matters most: moving it across its range "
-                    << "changes the output by " << show(m.mu_star) << " on average (mu*); "
-                    << (m.mu_star > 0 && m.sigma / m.mu_star > 0.5
-                            ? "sigma/mu* above 0.5: its effect depends on the other axes or "
-                              "is not linear"
-                            : "sigma/mu* at most 0.5: its effect is close to linear and "
-                              "additive")
-                    << ".\n";
+                report << "  " << axes[m.axis].key << " matters most: moving it across its range "
+                       << "changes the output by " << show(m.mu_star) << " on average (mu*); "
+                       << (m.mu_star > 0 && m.sigma / m.mu_star > 0.5
+                               ? "sigma/mu* above 0.5: its effect depends on the other axes or "
+                                 "is not linear"
+                               : "sigma/mu* at most 0.5: its effect is close to linear and "
+                                 "additive")
+                       << ".\n";
             }
         }
         if (sobol) {
@@ -656,12 +658,12 @@ int command_analyze(const std::vector<std::string>& args, std::ostream& out, std
             } catch (const std::invalid_argument& e) {
                 throw InputError("command line", "--output", o.expression, e.what());
             }
-            out << "Sobol' indices (N = " << base_points << ", " << bootstrap
-                << " bootstrap resamples; first order Saltelli 2010, total Jansen 1999; V(Y) = "
-                << show(s.variance) << "):\n";
+            report << "Sobol' indices (N = " << base_points << ", " << bootstrap
+                   << " bootstrap resamples; first order Saltelli 2010, total Jansen 1999; V(Y) = "
+                   << show(s.variance) << "):\n";
             std::snprintf(line, sizeof line, "  %-40s %8s %19s %8s %19s\n", "axis", "S1",
                           "95 % interval", "ST", "95 % interval");
-            out << line;
+            report << line;
             std::vector<std::string> items;
             double sum_first = 0;
             for (const auto& x : s.indices) {
@@ -670,7 +672,7 @@ int command_analyze(const std::vector<std::string>& args, std::ostream& out, std
                               "  %-40s %8.3f [%7.3f, %7.3f] %8.3f [%7.3f, %7.3f]\n",
                               axes[x.axis].key.c_str(), x.first, x.first_lo, x.first_hi, x.total,
                               x.total_lo, x.total_hi);
-                out << line;
+                report << line;
                 csv_row(o, "sobol", axes[x.axis].key, "first", x.first, x.first_lo, x.first_hi);
                 csv_row(o, "sobol", axes[x.axis].key, "total", x.total, x.total_lo, x.total_hi);
                 items.push_back("{\"axis\": " + json_string(axes[x.axis].key) +
@@ -681,11 +683,11 @@ int command_analyze(const std::vector<std::string>& args, std::ostream& out, std
                                 ", \"total_lo95\": " + json_number(x.total_lo) +
                                 ", \"total_hi95\": " + json_number(x.total_hi) + "}");
             }
-            out << "  The first-order indices add up to " << show(sum_first)
-                << ": the rest of the variance comes from interactions";
+            report << "  The first-order indices add up to " << show(sum_first)
+                   << ": the rest of the variance comes from interactions";
             if (std::isfinite(noise.ratio))
-                out << " and, about " << percent(noise.ratio) << " of it, Monte Carlo noise";
-            out << ".\n";
+                report << " and, about " << percent(noise.ratio) << " of it, Monte Carlo noise";
+            report << ".\n";
             j << ", \"sobol\": {\"base_points\": " << base_points
               << ", \"bootstrap\": " << bootstrap << ", \"seed\": " << seed
               << ", \"variance\": " << json_number(s.variance)
@@ -698,12 +700,12 @@ int command_analyze(const std::vector<std::string>& args, std::ostream& out, std
                 high.push_back(o.y[2 * a + 2]);
             }
             const auto table = tornado_table(low, high);
-            out << "Tornado (one at a time: base point " << show(o.y[0])
-                << ", each axis at its low and high end, the others at the middle of their "
-                   "ranges), largest swing first:\n";
+            report << "Tornado (one at a time: base point " << show(o.y[0])
+                   << ", each axis at its low and high end, the others at the middle of their "
+                      "ranges), largest swing first:\n";
             std::snprintf(line, sizeof line, "  %-40s %14s %12s %14s %12s %12s\n", "axis",
                           "low value", "output", "high value", "output", "swing");
-            out << line;
+            report << line;
             csv_row(o, "tornado", "", "base", o.y[0]);
             std::vector<std::string> items;
             for (const auto& r : table) {
@@ -711,7 +713,7 @@ int command_analyze(const std::vector<std::string>& args, std::ostream& out, std
                               axes[r.axis].key.c_str(), values[2 * r.axis + 1][r.axis].c_str(),
                               show(r.low).c_str(), values[2 * r.axis + 2][r.axis].c_str(),
                               show(r.high).c_str(), show(r.swing).c_str());
-                out << line;
+                report << line;
                 csv_row(o, "tornado", axes[r.axis].key, "low", r.low);
                 csv_row(o, "tornado", axes[r.axis].key, "high", r.high);
                 csv_row(o, "tornado", axes[r.axis].key, "swing", r.swing);
@@ -745,14 +747,14 @@ int command_analyze(const std::vector<std::string>& args, std::ostream& out, std
               << ", \"min_support\": " << json_number(prim_options.min_support)
               << ", \"min_coverage\": " << json_number(prim_options.min_coverage)
               << ", \"points\": " << x.size() << ", \"cases\": " << n_cases;
-            out << "PRIM (Friedman and Fisher 1999; peel alpha " << show(prim_options.alpha)
-                << ", densest box with coverage >= " << show(prim_options.min_coverage)
-                << ", then pasting and pruning restrictions with quasi-p > "
-                << show(prim_options.max_qp) << "): " << n_cases << " of " << x.size()
-                << " points have the output " << condition << ".\n";
+            report << "PRIM (Friedman and Fisher 1999; peel alpha " << show(prim_options.alpha)
+                   << ", densest box with coverage >= " << show(prim_options.min_coverage)
+                   << ", then pasting and pruning restrictions with quasi-p > "
+                   << show(prim_options.max_qp) << "): " << n_cases << " of " << x.size()
+                   << " points have the output " << condition << ".\n";
             if (x.empty() || n_cases == 0 || n_cases == static_cast<std::int64_t>(x.size())) {
-                out << "  No box to find: " << (n_cases == 0 ? "no point" : "every point")
-                    << " meets the condition.\n";
+                report << "  No box to find: " << (n_cases == 0 ? "no point" : "every point")
+                       << " meets the condition.\n";
                 j << ", \"box\": null}";
             } else {
                 const PrimResult r = prim(x, cases, prim_options);
@@ -791,16 +793,16 @@ int command_analyze(const std::vector<std::string>& args, std::ostream& out, std
                   << ", \"peeling_steps\": " << r.trajectory.size() - 1
                   << ", \"chosen_step\": " << r.chosen_step << "}}";
                 if (box_text.empty())
-                    out << "  No box is denser than the whole space: the condition holds at "
-                        << percent(b.density) << " of the points, spread over every axis.\n";
+                    report << "  No box is denser than the whole space: the condition holds at "
+                           << percent(b.density) << " of the points, spread over every axis.\n";
                 else
-                    out << "  Where " << box_text << ", the output is " << condition << " at "
-                        << percent(b.density) << " of the points (density; "
-                        << percent(static_cast<double>(n_cases) / static_cast<double>(x.size()))
-                        << " over all points), and the box holds " << percent(b.coverage)
-                        << " of all the points where it is (coverage); the box holds " << b.points
-                        << " of " << x.size() << " points (" << percent(b.support)
-                        << "). Axes not named are not restricted.\n";
+                    report << "  Where " << box_text << ", the output is " << condition << " at "
+                           << percent(b.density) << " of the points (density; "
+                           << percent(static_cast<double>(n_cases) / static_cast<double>(x.size()))
+                           << " over all points), and the box holds " << percent(b.coverage)
+                           << " of all the points where it is (coverage); the box holds "
+                           << b.points << " of " << x.size() << " points (" << percent(b.support)
+                           << "). Axes not named are not restricted.\n";
             }
         }
         j << "}";
@@ -826,8 +828,24 @@ int command_analyze(const std::vector<std::string>& args, std::ostream& out, std
     doc << "\n  ]\n}\n";
     write_file_atomically((fs::path(target) / "analysis.csv").string(), csv.str());
     write_file_atomically((fs::path(target) / "analysis.json").string(), doc.str());
-    out << "\nWritten: " << (fs::path(target) / "analysis.csv").string() << ", "
-        << (fs::path(target) / "analysis.json").string()
+    // A self-contained page: the printed text, escaped, no external resources.
+    std::string escaped;
+    for (const char c : report.str())
+        escaped += c == '<'   ? std::string("&lt;")
+                   : c == '>' ? std::string("&gt;")
+                   : c == '&' ? std::string("&amp;")
+                              : std::string(1, c);
+    write_file_atomically((fs::path(target) / "analysis.html").string(),
+                          "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+                          "<title>stopscan analyze</title>\n<style>body{font-family:sans-serif;"
+                          "margin:2em}pre{background:#f6f6f6;padding:1em;overflow:auto}</style>\n"
+                          "</head>\n<body>\n<h1>stopscan analyze</h1>\n<p>Sensitivity analysis "
+                          "of a sweep; methods in docs/sensitivity.md. The same numbers are in "
+                          "analysis.csv and analysis.json.</p>\n<pre>" +
+                              escaped + "</pre>\n</body>\n</html>\n");
+    out << report.str() << "\nWritten: " << (fs::path(target) / "analysis.csv").string() << ", "
+        << (fs::path(target) / "analysis.json").string() << ", "
+        << (fs::path(target) / "analysis.html").string()
         << " (how to read them: docs/sensitivity.md)\n";
     return 0;
 }

@@ -315,8 +315,11 @@ TEST_CASE("stopscan analyze runs Morris and PRIM on a tiny Morris sweep", "[anal
     CHECK(r.out.find("delta:firewall.wrongful_ho_referrals.ethnicity.") != std::string::npos);
     CHECK(r.out.find("ranked by mu*") != std::string::npos);
     CHECK(r.out.find("PRIM") != std::string::npos);
-    for (const char* name : {"analysis.csv", "analysis.json"})
+    for (const char* name : {"analysis.csv", "analysis.json", "analysis.html"})
         CHECK(fs::exists(fs::path(dir) / name));
+    const std::string html = test::read_file(fs::path(dir) / "analysis.html");
+    CHECK(html.find("ranked by mu*") != std::string::npos);
+    CHECK(html.find("http") == std::string::npos);  // self-contained
     const std::string csv = test::read_file(fs::path(dir) / "analysis.csv");
     CHECK(csv.rfind("output,analysis,axis,statistic,value,lo95,hi95\n", 0) == 0);
     CHECK(csv.find(",morris,database.IABS.false_flag,mu_star,") != std::string::npos);
