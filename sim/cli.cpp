@@ -12,6 +12,7 @@
 #include <iomanip>
 
 #include "cli_support.hpp"
+#include "detail/cli_analyze.hpp"
 #include "detail/cli_audit.hpp"
 #include "detail/cli_sweep.hpp"
 #include "stopscan/audit_log.hpp"
@@ -66,6 +67,9 @@ Usage:
                                             run a scenario at many parameter points (grid,
                                             lhs, morris, sobol) in parallel (docs/sweeps.md)
   stopscan merge DIR... --out DIR           merge the shards of a sweep (docs/cluster.md)
+  stopscan analyze DIR [--output EXPR]... [--prim-threshold X]
+                                            Morris, Sobol', tornado and PRIM analyses of
+                                            a sweep (docs/sensitivity.md)
   stopscan det [SCENARIO.ini] --db DB [--modality fingerprint|face]
                                             FMR, FNMR, FPIR and FNIR per group across
                                             thresholds (CSV), to see how a threshold
@@ -409,13 +413,14 @@ int dispatch(const std::vector<std::string>& args, std::ostream& out, std::ostre
     if (args[1] == "audit") return detail::command_audit(rest, out, err);
     if (args[1] == "sweep") return detail::command_sweep(rest, out, err);
     if (args[1] == "merge") return detail::command_merge(rest, out);
+    if (args[1] == "analyze") return detail::command_analyze(rest, out, err);
     const auto suggestion = nearest(args[1], {"run", "validate", "det", "explain", "template",
-                                              "calibrate", "audit", "sweep", "merge"});
+                                              "calibrate", "audit", "sweep", "merge", "analyze"});
     throw InputError("command line",
                      "unknown command '" + args[1] + "'" +
                          (suggestion ? "; did you mean '" + *suggestion + "'?" : "") +
                          ": commands are run, validate, explain, det, template, calibrate, audit, "
-                         "sweep, merge (see stopscan --help)");
+                         "sweep, merge, analyze (see stopscan --help)");
 }
 
 }  // namespace

@@ -203,6 +203,8 @@ const char* design_name(SweepDesign design) {
             return "morris";
         case SweepDesign::sobol:
             return "sobol";
+        case SweepDesign::oat:
+            return "oat";
     }
     return "grid";
 }
@@ -392,9 +394,11 @@ SweepSpec parse_sweep(std::string_view text, const std::string& path) {
         spec.design = SweepDesign::morris;
     else if (design == "sobol")
         spec.design = SweepDesign::sobol;
+    else if (design == "oat")
+        spec.design = SweepDesign::oat;
     else
         throw InputError(design_origin, "sweep.design", design,
-                         "not one of: grid, lhs, morris, sobol");
+                         "not one of: grid, lhs, morris, sobol, oat");
 
     const Setting* points = file.find("sweep.points");
     const Setting* trajectories = file.find("sweep.trajectories");
@@ -479,6 +483,20 @@ SweepSpec parse_sweep(std::string_view text, const std::string& path) {
                     throw InputError(axis.origin, "axes." + axis.key, axis.spec,
                                      "Morris levels include both ends of the range, and this "
                                      "law has none: use a bounded law or a linear range");
+            break;
+        }
+        case SweepDesign::oat: {
+            if (points)
+                throw InputError(points->origin, "sweep.points", points->value,
+                                 "not used by design = oat: it runs 2 x axes + 1 points");
+            for (const auto& axis : spec.axes)
+                if (axis.kind == SweepAxis::distribution &&
+                    !(std::isfinite(axis.law->support_lo()) &&
+                      std::isfinite(axis.law->support_hi())))
+                    throw InputError(axis.origin, "axes." + axis.key, axis.spec,
+                                     "design = oat sets each axis to both ends of its range, "
+                                     "and this law has none: use a bounded law or a linear "
+                                     "range");
             break;
         }
     }
@@ -819,6 +837,25 @@ SweepPoints make_sweep_points(const SweepSpec& spec) {
             json << "], \"order\": \"block-major: block b holds points b*N .. b*N+N-1; AB_i is "
                     "A with axis i (1-based) from B\", \"sequence\": \"Sobol' (Joe-Kuo "
                     "new-joe-kuo-6.21201), digital shift from the seed\"}";
+            break;
+        }
+        case SweepDesign::oat: {
+            // One at a time, for a tornado table: the base point at the middle of every
+            // axis's unit range (the median of a law, the geometric mean of a log range),
+            // then per axis its low end and its high end, the others at the base.
+            std::vector<std::string> base;
+            for (const auto& axis : spec.axes) base.push_back(axis.value_at(0.5));
+            add(base, "base");
+            for (std::size_t a = 0; a < k; ++a) {
+                for (const double u : {0.0, 1.0}) {
+                    auto point = base;
+                    point[a] = spec.axes[a].value_at(u);
+                    add(std::move(point), (u == 0 ? "lo_" : "hi_") + std::to_string(a + 1));
+                }
+            }
+            json << "{\"name\": \"oat\", \"base\": 0, \"order\": \"point 0 is the base (every "
+                    "axis at u = 0.5); points 2i-1 and 2i set axis i (1-based) to u = 0 and u = "
+                    "1\"}";
             break;
         }
     }

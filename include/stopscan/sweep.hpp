@@ -45,8 +45,10 @@ struct SweepAxis {
 };
 
 /// How the points of a sweep are chosen.
-enum class SweepDesign { grid, lhs, morris, sobol };
-/// "grid", "lhs", "morris", "sobol".
+/// `oat`: one at a time, a base point at the middle of every axis (u = 0.5) and, per axis,
+/// that axis at its low and its high end (u = 0, 1): 2k + 1 points, for a tornado table.
+enum class SweepDesign { grid, lhs, morris, sobol, oat };
+/// "grid", "lhs", "morris", "sobol", "oat".
 const char* design_name(SweepDesign design);
 
 /// A parsed and checked sweep file (not yet its points: see make_sweep_points).
@@ -86,7 +88,7 @@ SweepSpec read_sweep_file(const std::string& path);
 struct SweepPoint {
     std::int64_t id = 0;
     std::vector<std::string> values;  ///< one per axis, the text applied as an override
-    std::string block;  ///< sobol: "A", "B" or "AB_i" (1-based axis); morris: "t.s"; else ""
+    std::string block;  ///< sobol: "A", "B" or "AB_i"; morris: "t.s"; oat: "base", "lo_i", "hi_i"
 };
 
 /// The points of a sweep and a JSON object describing its design for the manifest (what

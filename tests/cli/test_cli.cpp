@@ -493,8 +493,8 @@ TEST_CASE("the --threads and --seed values are range-checked", "[cli][bad-input]
 
 // Every "unknown command" message ends with the list of commands.
 const std::string COMMANDS =
-    "commands are run, validate, explain, det, template, calibrate, audit, sweep, merge (see "
-    "stopscan --help)";
+    "commands are run, validate, explain, det, template, calibrate, audit, sweep, merge, "
+    "analyze (see stopscan --help)";
 
 TEST_CASE("an unknown command suggests the nearest command", "[cli][bad-input][flags]") {
     TempDir tmp;

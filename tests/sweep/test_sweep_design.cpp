@@ -194,7 +194,7 @@ TEST_CASE("sweep files are refused with one line naming the line, key and what i
           "sweep.ini:2: axis.stops.total = list 1, 2: unknown section [axis]; did you mean "
           "[axes]?: a sweep file has [sweep], [set] and [axes] (docs/sweeps.md)");
     CHECK(refusal("[sweep]\ndesign = factorial\n[axes]\nstops.total = list 1, 2\n") ==
-          "sweep.ini:2: sweep.design = factorial: not one of: grid, lhs, morris, sobol");
+          "sweep.ini:2: sweep.design = factorial: not one of: grid, lhs, morris, sobol, oat");
     CHECK(refusal("[axes]\nstops.total = 5\n") ==
           "sweep.ini:2: axes.stops.total = 5: not an axis: write 'list A, B, C', 'linear LO HI "
           "[N] [integer]', 'log LO HI [N] [integer]' or a distribution such as uniform(0.1, 0.5)");
