@@ -78,6 +78,27 @@ void read_template_options(const po::variables_map& vm, RunOptions& run) {
     }
 }
 
+// --rare-events none | is | is:FACTOR (docs/model.md, "Rare events").
+RareEvents parse_rare_events(const std::string& text) {
+    RareEvents rare;
+    if (text == "none") return rare;
+    const std::string prefix = "is:";
+    double factor = rare.factor;
+    bool ok = text == "is";
+    if (!ok && text.rfind(prefix, 0) == 0) {
+        const char* first = text.data() + prefix.size();
+        const char* last = text.data() + text.size();
+        const auto r = std::from_chars(first, last, factor);
+        ok = first != last && r.ec == std::errc() && r.ptr == last && factor >= 1 && factor <= 1e12;
+    }
+    if (!ok)
+        throw InputError("command line", "--rare-events", text,
+                         "give none, is or is:FACTOR with FACTOR from 1 to 1e12, e.g. is:1000");
+    rare.method = RareEvents::Method::importance;
+    rare.factor = factor;
+    return rare;
+}
+
 po::options_description run_options() {
     po::options_description options("stopscan run [SCENARIO.ini] [options]");
     options.add_options()("help,h", "show this help")(
@@ -107,7 +128,11 @@ po::options_description run_options() {
         "template mode: weight of the shared group component, [0, 1)")(
         "max-stops-per-person", po::value<std::string>(),
         "simulate at most N stops per person (default: no cap; required with --release dp); "
-        "changes the simulated counts")("scenario", po::value<std::vector<std::string>>(),
+        "changes the simulated counts")(
+        "rare-events", po::value<std::string>()->default_value("none"),
+        "none, or is[:FACTOR]: importance sampling of false matches, each search's FPIR p "
+        "tilted to min(FACTOR x p, 0.01) (default FACTOR 1000) and weighted back "
+        "(docs/model.md, Rare events)")("scenario", po::value<std::vector<std::string>>(),
                                         "scenario file (positional)");
     po::options_description audit_options("Audit trail (docs/audit-log.md)");
     audit_options.add_options()(
@@ -189,6 +214,7 @@ RunOptions read_run_options(const po::variables_map& vm) {
     if (vm.count("baseline")) run.baseline = vm["baseline"].as<std::string>();
     if (vm.count("band")) run.band = parse_band(vm["band"].as<std::string>());
     read_template_options(vm, run);
+    run.rare_events = parse_rare_events(vm["rare-events"].as<std::string>());
     return run;
 }
 
@@ -285,6 +311,14 @@ RunRequest read_request(const po::variables_map& vm) {
     request.png = vm.count("png") > 0;
     request.release = read_release_options(vm, request.run);
     request.audit = read_audit_options(vm, request.out_dir);
+    // Importance sampling weights counts that the log and the released tables hold as whole
+    // events of one simulated world.
+    if (request.run.rare_events.active() && !request.audit.path.empty())
+        throw InputError("command line", "--rare-events", vm["rare-events"].as<std::string>(),
+                         "not available with --audit-log: the log records one simulated world");
+    if (request.run.rare_events.active() && request.release.mode != ReleaseMode::none)
+        throw InputError("command line", "--rare-events", vm["rare-events"].as<std::string>(),
+                         "not available with --release: released tables are whole counts");
     return request;
 }
 

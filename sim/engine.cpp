@@ -43,6 +43,26 @@ using detail::CellDatabase;
 // memory: about live tasks × block × stops × policies × databases.
 constexpr std::uint64_t AUDIT_BLOCK = 256;
 
+// Importance sampling's weighted corrections are summed as signed fixed-point integers with
+// FIXED_BITS fractional bits: integer addition is exact and associative, so the sums are the
+// same bits for any thread count and split of the work (a sum of doubles would depend on the
+// order). 60 bits keep every weight >= 2^-7 to full double precision and smaller ones to an
+// absolute 2^-60; the 67 integer bits hold any replication's total.
+__extension__ using Fixed = __int128;
+constexpr int FIXED_BITS = 60;
+
+// A likelihood ratio as a fixed-point number (truncated to a multiple of 2^-60).
+Fixed to_fixed(double weight) {
+    if (!(weight >= 0 && weight < 0x1.0p60))
+        throw InternalError("importance sampling: likelihood ratio " + std::to_string(weight) +
+                            " out of the fixed-point range; lower the --rare-events factor");
+    return static_cast<Fixed>(std::ldexp(weight, FIXED_BITS));
+}
+
+double from_fixed(Fixed sum) noexcept {
+    return std::ldexp(static_cast<double>(sum), -FIXED_BITS);
+}
+
 // The tallying path: no audit records (the compiler drops every call).
 struct NoAudit {
     static constexpr bool ACTIVE = false;
@@ -115,6 +135,11 @@ struct Engine::Model {
     std::vector<double> p_stopped;
     double fingerprint_share;
     std::int64_t max_stops;  // 0: no cap
+    // Importance sampling (docs/model.md, "Rare events"), per [(m * n_db + d) * cells + c]:
+    // the tilted probability q that some impostor passes tau, and the likelihood ratios p / q
+    // of a search where one does and (1 - p) / (1 - q) of one where none does.
+    bool importance = false;
+    std::vector<double> tilt, ratio_hit, ratio_miss;
 
     Model(const RunPlan& plan)
         : cells(plan.scenario->dimensions, plan.scenario->population),
@@ -162,6 +187,27 @@ struct Engine::Model {
             for (std::size_t m = 0; m < MODALITY_COUNT; ++m)
                 if (s.modality_share[m] > 0 && db.matchers[m])
                     match[m * n_db + d].emplace(s, cells, m, d);
+        }
+        if (plan.rare_events.active()) {
+            importance = true;
+            tilt.assign(match.size() * C, 0.0);
+            ratio_hit.assign(match.size() * C, 1.0);
+            ratio_miss.assign(match.size() * C, 1.0);
+            for (std::size_t i = 0; i < match.size(); ++i) {
+                if (!match[i]) continue;
+                for (std::size_t c = 0; c < C; ++c) {
+                    const double p = match[i]->fpir(c);
+                    const double q = p >= RareEvents::MAX_TILT
+                                         ? p
+                                         : std::max(p, std::min(plan.rare_events.factor * p,
+                                                                RareEvents::MAX_TILT));
+                    tilt[i * C + c] = q;
+                    if (q > p) {
+                        ratio_hit[i * C + c] = p / q;
+                        ratio_miss[i * C + c] = (1 - p) / (1 - q);
+                    }
+                }
+            }
         }
         if (plan.template_matcher) {
             galleries.resize(MODALITY_COUNT * n_db);
@@ -275,6 +321,25 @@ struct Engine::Model {
         return r;
     }
 
+    // The score-level search with "some impostor passes tau" decided by the caller (the
+    // importance-sampling path), from the same keyed uniforms and streams as search().
+    SearchResult search_decided(const ReplicationKey& key, std::uint64_t entity, std::uint64_t stop,
+                                std::size_t cell, std::size_t m, std::size_t d,
+                                const PersonRecord& person, double u0, double u3,
+                                bool impostor_above) const {
+        const auto sub = static_cast<std::uint32_t>(d);
+        UniformStream scores(key, entity, Purpose::SearchScores, sub, stop);
+        UniformStream reviewer(key, entity, Purpose::Review, sub, stop);
+        const SearchOutcome outcome = match[m * n_db + d]->search_given(
+            cell, person.enrolled, u0, impostor_above, scores, reviewer);
+        SearchResult r;
+        r.mated = person.enrolled;
+        if (outcome.kind == SearchOutcome::mate) mate_hit(r, person);
+        if (outcome.kind == SearchOutcome::impostor)
+            false_hit(r, cell, outcome.gallery_cell, d, u3);
+        return r;
+    }
+
     // All stops of one person, under every policy of the plan; with an active Audit sink,
     // also every lookup.
     // The per-database arrays of one person's stops, made once per task and reused for
@@ -287,7 +352,107 @@ struct Engine::Model {
         SearchResult results[MAX_DATABASES];
         ActionOdds odds[MAX_DATABASES];
         ActionDraws draws[MAX_DATABASES];
+        // Importance sampling only: the tilted world's results, and one stop's rows of both
+        // worlds.
+        SearchResult tilted[MAX_DATABASES];
+        std::vector<std::uint64_t> row0, row1;
     };
+
+    // All stops of one person under importance sampling (docs/model.md, "Rare events"). Each
+    // search decides "some impostor passes tau" with the tilted probability q (u1 < q, the
+    // same uniform as the plain path's u1 < p). Two worlds share every other draw: world 0,
+    // where no impostor passes, and world 1, the tilted one. `tally` gets world 0's integer
+    // counts, which do not depend on the tilted event; `weighted` gets (world 1 − world 0)
+    // times the likelihood ratio of the tilted events: of the stop for per-stop counts, of
+    // all the person's stops for persons affected. Both worlds differ only at stops where
+    // some search was tilted into a pass, so only those are followed twice.
+    void simulate_person_weighted(const ReplicationKey& key, std::size_t cell, std::uint64_t index,
+                                  std::uint64_t* tally, Fixed* weighted, Scratch& scratch) const {
+        PersonRecord* records = scratch.records;
+        SearchResult* results = scratch.results;
+        SearchResult* tilted = scratch.tilted;
+        ActionOdds* odds = scratch.odds;
+        ActionDraws* draws = scratch.draws;
+        const std::uint64_t entity = person_entity(cell, index);
+        person_records(key, entity, cell, records);
+        for (std::size_t d = 0; d < n_db; ++d) odds[d] = cell_db[cell * n_db + d].odds;
+        auto stops = stop_count[cell]->draw(key.uniforms(entity, Purpose::StopsOfPerson, 0, 0)[0]);
+        if (max_stops > 0) stops = std::min(stops, max_stops);
+        const StopFacts world0{results, records, odds, draws, roles.data(), n_db};
+        const StopFacts world1{tilted, records, odds, draws, roles.data(), n_db};
+        const std::size_t C = cells.size();
+        const std::size_t K = layout.size();
+        scratch.row0.resize(K);
+        scratch.row1.resize(K);
+        std::uint32_t wrongful0 = 0, wrongful1 = 0;  // bit p: under policy p, in each world
+        double person_ratio = 1;
+        bool person_tilted = false;
+        for (std::int64_t s = 0; s < stops; ++s) {
+            const auto stop = static_cast<std::uint64_t>(s);
+            std::size_t m = 0;
+            if (fingerprint_share < 1.0)
+                m = key.uniforms(entity, Purpose::StopModality, 0, stop)[0] < fingerprint_share ? 0
+                                                                                                : 1;
+            double stop_ratio = 1;
+            bool stop_tilted = false;
+            for (std::size_t d = 0; d < n_db; ++d) {
+                if (!searched[d]) {
+                    results[d] = tilted[d] = SearchResult{};
+                    continue;
+                }
+                const Uniforms4 u =
+                    key.uniforms(entity, Purpose::Search, static_cast<std::uint32_t>(d), stop);
+                const std::size_t i = (m * n_db + d) * C + cell;
+                const bool pass = u[1] < tilt[i];
+                stop_ratio *= pass ? ratio_hit[i] : ratio_miss[i];
+                results[d] =
+                    search_decided(key, entity, stop, cell, m, d, records[d], u[0], u[3], false);
+                tilted[d] = pass ? search_decided(key, entity, stop, cell, m, d, records[d], u[0],
+                                                  u[3], true)
+                                 : results[d];
+                stop_tilted = stop_tilted || pass;
+                if (results[d].flag || tilted[d].flag) {
+                    const Uniforms4 a =
+                        key.uniforms(entity, Purpose::Action, static_cast<std::uint32_t>(d), stop);
+                    draws[d] = {a[0], a[1], a[2], a[3]};
+                }
+            }
+            person_ratio *= stop_ratio;
+            person_tilted = person_tilted || stop_tilted;
+            const Fixed stop_weight = stop_tilted ? to_fixed(stop_ratio) : 0;
+            for (std::size_t p = 0; p < policies.size(); ++p) {
+                std::uint64_t* row = tally + (p * C + cell) * K;
+                ++row[MetricLayout::STOPS];
+                const auto& rules = *cell_rules[p * C + cell];
+                if (!stop_tilted) {
+                    if (apply_policy(rules, world0, layout, row))
+                        wrongful0 |= 1u << p, wrongful1 |= 1u << p;
+                    continue;
+                }
+                std::fill(scratch.row0.begin(), scratch.row0.end(), 0);
+                std::fill(scratch.row1.begin(), scratch.row1.end(), 0);
+                if (apply_policy(rules, world0, layout, scratch.row0.data())) wrongful0 |= 1u << p;
+                if (apply_policy(rules, world1, layout, scratch.row1.data())) wrongful1 |= 1u << p;
+                Fixed* w = weighted + (p * C + cell) * K;
+                for (std::size_t k = 0; k < K; ++k) {
+                    row[k] += scratch.row0[k];
+                    const auto delta = static_cast<std::int64_t>(scratch.row1[k]) -
+                                       static_cast<std::int64_t>(scratch.row0[k]);
+                    if (delta != 0) w[k] += static_cast<Fixed>(delta) * stop_weight;
+                }
+            }
+        }
+        const Fixed person_weight = person_tilted ? to_fixed(person_ratio) : 0;
+        for (std::size_t p = 0; p < policies.size(); ++p) {
+            std::uint64_t* row = tally + (p * C + cell) * K;
+            ++row[MetricLayout::PERSONS_STOPPED];
+            const int in0 = (wrongful0 >> p) & 1u, in1 = (wrongful1 >> p) & 1u;
+            if (in0) ++row[MetricLayout::PERSONS_WRONGFULLY_AFFECTED];
+            if (in1 != in0)
+                weighted[(p * C + cell) * K + MetricLayout::PERSONS_WRONGFULLY_AFFECTED] +=
+                    static_cast<Fixed>(in1 - in0) * person_weight;
+        }
+    }
 
     template <class Audit>
     void simulate_person(const ReplicationKey& key, std::size_t cell, std::uint64_t index,
@@ -403,13 +568,22 @@ Engine::Replication Engine::prepare(std::int64_t replication) const {
 }
 
 std::vector<std::uint64_t> Engine::run_replication(std::int64_t replication, bool parallel) const {
+    std::vector<double> weighted;
+    return run_replication(replication, parallel, weighted);
+}
+
+std::vector<std::uint64_t> Engine::run_replication(std::int64_t replication, bool parallel,
+                                                   std::vector<double>& weighted) const {
     const Replication prepared = prepare(replication);
     const Model& model = *prepared.model;
     const ReplicationKey& key = prepared.key;
     const std::vector<std::uint64_t>& offsets = prepared.offsets;
     const std::size_t width = model.policies.size() * model.cells.size() * model.layout.size();
+    // Importance sampling's fixed-point corrections: one entry per tally entry, or none.
+    const std::size_t fixed_width = model.importance ? width : 0;
 
-    auto body = [&](std::uint64_t begin, std::uint64_t end, std::vector<std::uint64_t>& tally) {
+    auto body = [&](std::uint64_t begin, std::uint64_t end, std::vector<std::uint64_t>& tally,
+                    std::vector<Fixed>& fixed) {
         std::size_t cell =
             static_cast<std::size_t>(std::upper_bound(offsets.begin(), offsets.end(), begin) -
                                      offsets.begin()) -
@@ -417,43 +591,60 @@ std::vector<std::uint64_t> Engine::run_replication(std::int64_t replication, boo
         Model::Scratch scratch;
         for (std::uint64_t i = begin; i < end; ++i) {
             while (i >= offsets[cell + 1]) ++cell;
-            model.simulate_person(key, cell, i - offsets[cell], tally.data(), NoAudit{}, scratch);
+            if (model.importance)
+                model.simulate_person_weighted(key, cell, i - offsets[cell], tally.data(),
+                                               fixed.data(), scratch);
+            else
+                model.simulate_person(key, cell, i - offsets[cell], tally.data(), NoAudit{},
+                                      scratch);
         }
+    };
+    auto finish = [&](std::vector<Fixed>& fixed) {
+        weighted.assign(fixed.size(), 0.0);
+        for (std::size_t i = 0; i < fixed.size(); ++i) weighted[i] = from_fixed(fixed[i]);
     };
 
     const std::uint64_t persons = offsets.back();
     if (!parallel) {
         std::vector<std::uint64_t> tally(width, 0);
-        body(0, persons, tally);
+        std::vector<Fixed> fixed(fixed_width, 0);
+        body(0, persons, tally, fixed);
+        finish(fixed);
         return tally;
     }
     // Integer tallies make the reduction exact, so the partitioner's thread-dependent split
-    // cannot change a bit of the result. The imperative form splits a body (and allocates a
-    // tally) only when work is stolen, not once per chunk.
+    // cannot change a bit of the result (the weighted corrections are integers too, in fixed
+    // point). The imperative form splits a body (and allocates a tally) only when work is
+    // stolen, not once per chunk.
     struct Body {
         detail::TsanPooled pooled;
         const decltype(body)& run;
         std::vector<std::uint64_t> tally;
-        Body(const decltype(body)& f, std::size_t n) : run(f), tally(n, 0) {}
-        Body(Body& other, tbb::split) : run(other.run), tally(other.tally.size(), 0) {
+        std::vector<Fixed> fixed;
+        Body(const decltype(body)& f, std::size_t n, std::size_t n_fixed)
+            : run(f), tally(n, 0), fixed(n_fixed, 0) {}
+        Body(Body& other, tbb::split)
+            : run(other.run), tally(other.tally.size(), 0), fixed(other.fixed.size(), 0) {
             const detail::TsanTask task;
         }
         void operator()(const tbb::blocked_range<std::uint64_t>& r) {
             const detail::TsanTask task;
             throw_if_stop_requested();
-            run(r.begin(), r.end(), tally);
+            run(r.begin(), r.end(), tally, fixed);
         }
         void join(const Body& other) {
             const detail::TsanTask task;
             for (std::size_t i = 0; i < tally.size(); ++i) tally[i] += other.tally[i];
+            for (std::size_t i = 0; i < fixed.size(); ++i) fixed[i] += other.fixed[i];
         }
     };
-    Body reduction(body, width);
+    Body reduction(body, width, fixed_width);
     const std::size_t grain = plan_.grain > 0 ? plan_.grain : 512;
     {
         const detail::TsanForkJoin fork_join;
         tbb::parallel_reduce(tbb::blocked_range<std::uint64_t>(0, persons, grain), reduction);
     }
+    finish(reduction.fixed);
     return std::move(reduction.tally);
 }
 
@@ -557,6 +748,13 @@ void Engine::extend(Results& results, std::int64_t more, const ProgressCallback&
     const auto first = static_cast<std::size_t>(results.plan.replications);
     const auto count = static_cast<std::size_t>(more);
     results.counts.resize((first + count) * width, 0);
+    if (plan_.rare_events.active()) {
+        if (audit)
+            throw InputError("command line", "--rare-events", "is",
+                             "not available with --audit-log: the log records one simulated "
+                             "world, importance sampling weights two");
+        results.weighted.resize((first + count) * width, 0.0);
+    }
     results.threads_used = static_cast<int>(
         tbb::global_control::active_value(tbb::global_control::max_allowed_parallelism));
 
@@ -581,9 +779,13 @@ void Engine::extend(Results& results, std::int64_t more, const ProgressCallback&
             [&](const tbb::blocked_range<std::size_t>& r) {
                 for (std::size_t rep = r.begin(); rep < r.end(); ++rep) {
                     throw_if_stop_requested();
-                    const auto tally = run_replication(static_cast<std::int64_t>(rep), true);
+                    std::vector<double> weighted;
+                    const auto tally =
+                        run_replication(static_cast<std::int64_t>(rep), true, weighted);
                     std::copy(tally.begin(), tally.end(),
                               results.counts.begin() + static_cast<std::ptrdiff_t>(rep * width));
+                    std::copy(weighted.begin(), weighted.end(),
+                              results.weighted.begin() + static_cast<std::ptrdiff_t>(rep * width));
                     const auto done = ++finished;
                     if (progress) {
                         const std::lock_guard lock(progress_mutex);

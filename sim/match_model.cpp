@@ -415,10 +415,9 @@ SearchOutcome MatchModel::review(const std::vector<Candidate>& list, UniformStre
     return {};
 }
 
-SearchOutcome MatchModel::search(std::size_t c, bool mated, double u0, double u1,
-                                 UniformStream& scores, UniformStream& reviewer) const {
+SearchOutcome MatchModel::search_given(std::size_t c, bool mated, double u0, bool impostor_above,
+                                       UniformStream& scores, UniformStream& reviewer) const {
     const bool genuine_above = mated && u0 >= fnmr_[c];
-    const bool impostor_above = u1 < galleries_[c].fpir();
     if (!matcher_->human_review) {
         if (!impostor_above)
             return genuine_above ? SearchOutcome{SearchOutcome::mate, 0} : SearchOutcome{};

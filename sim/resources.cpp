@@ -20,7 +20,9 @@ RunFootprint estimate_footprint(const Engine& engine, const RunPlan& plan,
     // Per replication: the engine's tally row per (policy, cell), and summarize()'s per-group
     // counts (one small vector each: payload plus allocator overhead) and per-group values of
     // every output metric (about two per count: the count and its rate).
-    const std::uint64_t tallies = policies * cells * metrics * 8;
+    // Importance sampling keeps a weighted correction (a double) beside each count.
+    const std::uint64_t tallies =
+        policies * cells * metrics * 8 * (plan.rare_events.active() ? 2 : 1);
     const std::uint64_t group_counts = policies * groups * (metrics * 8 + 48);
     const std::uint64_t group_values = policies * groups * metrics * 2 * 8;
     RunFootprint f;

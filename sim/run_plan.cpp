@@ -13,6 +13,17 @@ RunPlan make_run_plan(std::shared_ptr<const Scenario> scenario, const RunOptions
     plan.threads = options.threads;
     plan.template_matcher = options.template_matcher;
     plan.max_stops_per_person = options.max_stops_per_person;
+    plan.rare_events = options.rare_events;
+    if (plan.rare_events.active()) {
+        if (!(plan.rare_events.factor >= 1 && plan.rare_events.factor <= 1e12))
+            throw InputError("command line", "--rare-events",
+                             "is:" + std::to_string(plan.rare_events.factor),
+                             "the factor must be a number from 1 to 1e12, e.g. is:1000");
+        // Template searches have no FPIR event to tilt: they run a real 1:N search.
+        if (plan.template_matcher)
+            throw InputError("command line", "--rare-events", "is",
+                             "not available with --matcher template: use the score model");
+    }
     plan.template_options = options.template_options;
     plan.template_options.seed = plan.seed;
     plan.band_lo = options.band ? options.band->first : scenario->run.band_lo;

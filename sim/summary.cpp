@@ -300,6 +300,10 @@ Summary summarize(const Results& results) {
                 for (const auto c : groups[g].cells) {
                     const std::uint64_t* row = results.row(r, p, c);
                     for (std::size_t k = 0; k < K; ++k) sum[k] += static_cast<double>(row[k]);
+                    // Importance sampling: the replication's weighted correction is part of
+                    // its estimate, so intervals across replications carry its variance.
+                    if (const double* w = results.weighted_row(r, p, c))
+                        for (std::size_t k = 0; k < K; ++k) sum[k] += w[k];
                 }
             }
 

@@ -292,6 +292,12 @@ std::string manifest_json(const Results& results, const Provenance& provenance) 
         << (results.plan.max_stops_per_person > 0
                 ? std::to_string(results.plan.max_stops_per_person)
                 : std::string("null"))
+        << ",\n  \"rare_events\": "
+        << (results.plan.rare_events.active()
+                ? "{\"method\": \"importance\", \"factor\": " +
+                      format_value(results.plan.rare_events.factor) +
+                      ", \"max_tilt\": " + format_value(RareEvents::MAX_TILT) + "}"
+                : std::string("null"))
         << ",\n  \"stops_simulated\": " << stops
         << ",\n  \"wall_seconds\": " << format_value(results.wall_seconds)
         << ",\n  \"stops_per_second\": "

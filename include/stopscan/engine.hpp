@@ -23,6 +23,12 @@ namespace stopscan {
 class AuditLogWriter;
 
 /// Integer tallies of a whole run: counts[((rep * policies + p) * cells + c) * metrics + k].
+///
+/// With importance sampling (RunPlan::rare_events, docs/model.md "Rare events") `counts` are
+/// the tallies of the same draws with every false match removed, still exact integers, and
+/// `weighted` (same layout) holds each replication's weighted correction for the false
+/// matches; the estimate of a count is counts + weighted (value()). Without it `weighted` is
+/// empty.
 struct Results {
     RunPlan plan;
     MetricLayout layout;
@@ -30,12 +36,29 @@ struct Results {
     std::vector<std::uint64_t> counts;
     int threads_used = 0;
     double wall_seconds = 0;
+    std::vector<double> weighted = {};
 
     std::size_t cells() const noexcept { return cell_population.size(); }
     std::size_t policies() const noexcept { return plan.policies.size(); }
     /// The tally row of (replication, policy position, cell).
     const std::uint64_t* row(std::size_t rep, std::size_t policy, std::size_t cell) const noexcept {
         return counts.data() + ((rep * policies() + policy) * cells() + cell) * layout.size();
+    }
+    /// The weighted corrections of (replication, policy position, cell), or nullptr without
+    /// importance sampling.
+    const double* weighted_row(std::size_t rep, std::size_t policy,
+                               std::size_t cell) const noexcept {
+        return weighted.empty() ? nullptr
+                                : weighted.data() + ((rep * policies() + policy) * cells() + cell) *
+                                                        layout.size();
+    }
+    /// The estimate of count k in (replication, policy position, cell): the integer tally,
+    /// plus its weighted correction under importance sampling.
+    double value(std::size_t rep, std::size_t policy, std::size_t cell,
+                 std::size_t k) const noexcept {
+        const double count = static_cast<double>(row(rep, policy, cell)[k]);
+        const double* w = weighted_row(rep, policy, cell);
+        return w ? count + w[k] : count;
     }
     /// Total stops over all replications.
     std::uint64_t total_stops() const noexcept;
@@ -72,6 +95,11 @@ public:
     /// Tallies of one replication ([policy][cell][metric]). `parallel` = false runs the same
     /// body serially (the reference path the determinism tests compare against).
     std::vector<std::uint64_t> run_replication(std::int64_t replication, bool parallel) const;
+    /// The same with importance sampling: also fills `weighted` with the replication's
+    /// weighted corrections, summed as fixed-point integers, so that they too are the same
+    /// bits for any split of the work. Without importance sampling `weighted` is cleared.
+    std::vector<std::uint64_t> run_replication(std::int64_t replication, bool parallel,
+                                               std::vector<double>& weighted) const;
 
     const CellTable& cells() const noexcept;
     const MetricLayout& layout() const noexcept;

@@ -89,7 +89,14 @@ public:
     /// decides whether the mate passes tau (u0 >= fnmr) and `u1` whether any impostor does
     /// (u1 < fpir); `scores` is read only in the second case, `review` only with review.
     SearchOutcome search(std::size_t c, bool mated, double u0, double u1, UniformStream& scores,
-                         UniformStream& review) const;
+                         UniformStream& review) const {
+        return search_given(c, mated, u0, u1 < galleries_[c].fpir(), scores, review);
+    }
+    /// The same search with the event "some impostor passes tau" already decided by the
+    /// caller: importance sampling draws it with a tilted probability (docs/model.md, "Rare
+    /// events"); everything after it has the law of search() given the event.
+    SearchOutcome search_given(std::size_t c, bool mated, double u0, bool impostor_above,
+                               UniformStream& scores, UniformStream& review) const;
     /// The same search drawn eagerly: the genuine score and the best impostor are always
     /// drawn. Same law as search(); slower; for tests.
     SearchOutcome search_eager(std::size_t c, bool mated, UniformStream& scores,

@@ -12,6 +12,22 @@
 
 namespace stopscan {
 
+/// Variance reduction for rare wrongful outcomes (docs/model.md, "Rare events").
+struct RareEvents {
+    enum class Method : std::uint8_t {
+        none,        ///< plain sampling: integer tallies only (the default)
+        importance,  ///< importance sampling of the "some impostor passes tau" event of a search
+    };
+    Method method = Method::none;
+    /// The tilt: a search whose FPIR p is below MAX_TILT passes an impostor with probability
+    /// q = min(factor * p, MAX_TILT) instead of p (and never less than p).
+    double factor = 1000;
+    /// The largest tilted probability: keeps the likelihood ratio of a search without a false
+    /// match, (1 - p) / (1 - q), within 1 % of 1.
+    static constexpr double MAX_TILT = 0.01;
+    bool active() const noexcept { return method != Method::none; }
+};
+
 /// A validated plan for one run. Policies are indices into scenario->policies.
 struct RunPlan {
     std::shared_ptr<const Scenario> scenario;
@@ -34,6 +50,9 @@ struct RunPlan {
     /// one person's contribution for `--release dp` (docs/disclosure.md) and changes the
     /// simulated counts (it removes the tail of repeat stops).
     std::int64_t max_stops_per_person = 0;
+    /// Importance sampling of false matches (`run --rare-events is[:FACTOR]`): the run's
+    /// Results then carry weighted corrections beside the integer tallies (Results::weighted).
+    RareEvents rare_events;
 };
 
 /// Overrides from the command line; unset fields take the scenario's [run] defaults.
@@ -47,9 +66,11 @@ struct RunOptions {
     bool template_matcher = false;
     TemplateOptions template_options;
     std::int64_t max_stops_per_person = 0;  ///< see RunPlan; 0: no cap
+    RareEvents rare_events;                 ///< see RunPlan; off by default
 };
 
-/// Builds a plan. Throws InputError (source "command line") for an unknown policy, a
+/// Builds a plan. Throws InputError (source "command line") for a rare-event factor out of
+/// range or importance sampling with template mode, an unknown policy, a
 /// baseline not among the policies, or a policy listed twice.
 RunPlan make_run_plan(std::shared_ptr<const Scenario> scenario, const RunOptions& options);
 

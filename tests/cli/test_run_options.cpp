@@ -203,3 +203,30 @@ TEST_CASE("stopscan template writes the validation table", "[cli][template]") {
     CHECK(csv.find("\nall,all,all,") != std::string::npos);
     fs::remove_all(dir);
 }
+
+TEST_CASE("run --rare-events is records the method and estimates rare wrongful outcomes",
+          "[cli][rare]") {
+    const auto dir = fresh_dir();
+    const std::string scenario = std::string(STOPSCAN_SOURCE_DIR) + "/scenarios/rare-fpir.ini";
+    const auto r = cli({"run", scenario, "-q", "--replications", "10", "--set", "stops.total=20000",
+                        "--rare-events", "is:1e5", "--out", (dir / "is").string()});
+    REQUIRE(r.code == 0);
+    CHECK(r.err.empty());
+    const std::string manifest = read(dir / "is" / "manifest.json");
+    CHECK(manifest.find("\"rare_events\": {\"method\": \"importance\", \"factor\": 1e+05, "
+                        "\"max_tilt\": 0.01}") != std::string::npos);
+    // About 20 sampled wrongful outcomes per replication, each weighing about 1e-5: an
+    // estimate near 2e-4 that plain sampling (one event in ~5,000 replications of 20,000
+    // stops) would almost surely show as 0.
+    const std::string summary = read(dir / "is" / "summary.csv");
+    const auto at = summary.find("dual-search,all,all,wrongful_outcomes,");
+    REQUIRE(at != std::string::npos);
+    const double estimate = std::stod(summary.substr(at + 38));
+    CHECK(estimate > 0);
+    CHECK(estimate < 1e-3);
+    const auto plain = cli({"run", scenario, "-q", "--replications", "2", "--set",
+                            "stops.total=20000", "--out", (dir / "plain").string()});
+    REQUIRE(plain.code == 0);
+    CHECK(read(dir / "plain" / "manifest.json").find("\"rare_events\": null") != std::string::npos);
+    fs::remove_all(dir);
+}

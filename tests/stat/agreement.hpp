@@ -65,7 +65,9 @@ inline Agreement compare(const RunPlan& plan) {
                 double sum = 0, sum2 = 0;
                 for (std::size_t r = 0; r < R; ++r) {
                     double v = 0;
-                    for (const auto c : members) v += static_cast<double>(results.row(r, p, c)[k]);
+                    // The estimate of the count: the integer tally, plus the weighted
+                    // correction under importance sampling (docs/model.md, "Rare events").
+                    for (const auto c : members) v += results.value(r, p, c, k);
                     sum += v;
                     sum2 += v * v;
                 }
