@@ -12,6 +12,7 @@
 #include "stopscan/cells.hpp"
 #include "stopscan/error.hpp"
 #include "stopscan/settings.hpp"
+#include "stopscan/writers.hpp"
 
 namespace stopscan {
 
@@ -56,16 +57,6 @@ std::string sig(double v, int digits = 3) {
 std::string count_text(CountInterval c) {
     return c.suppressed() ? with_thousands(c.lo) + "-" + with_thousands(c.hi) + "*"
                           : with_thousands(c.lo);
-}
-
-std::string csv_field(const std::string& s) {
-    if (s.find_first_of(",\"\n\r") == std::string::npos) return s;
-    std::string out = "\"";
-    for (const char c : s) {
-        if (c == '"') out += '"';
-        out += c;
-    }
-    return out + "\"";
 }
 
 std::string key_text(const std::string& area, const std::string& dimension,

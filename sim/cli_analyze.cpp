@@ -41,38 +41,6 @@ constexpr double NOISE_WARNING = 0.10;     // MC variance / variance across poin
 constexpr std::int64_t MORRIS_MIN_R = 10;  // Campolongo et al. (2007) use r = 10 to 20
 constexpr std::int64_t SOBOL_MIN_N = 500;
 
-std::vector<std::string> csv_fields(const std::string& line) {
-    std::vector<std::string> out(1);
-    bool quoted = false;
-    for (std::size_t i = 0; i < line.size(); ++i) {
-        const char c = line[i];
-        if (quoted) {
-            if (c == '"' && i + 1 < line.size() && line[i + 1] == '"') {
-                out.back() += '"';
-                ++i;
-            } else if (c == '"') {
-                quoted = false;
-            } else {
-                out.back() += c;
-            }
-        } else if (c == '"') {
-            quoted = true;
-        } else if (c == ',') {
-            out.emplace_back();
-        } else {
-            out.back() += c;
-        }
-    }
-    return out;
-}
-
-std::string csv_field(const std::string& text) {
-    if (text.find_first_of(",\"\n") == std::string::npos) return text;
-    std::string out = "\"";
-    for (const char c : text) out += c == '"' ? std::string("\"\"") : std::string(1, c);
-    return out + "\"";
-}
-
 double number(const std::string& text) {
     if (text == "inf") return std::numeric_limits<double>::infinity();
     if (text == "-inf") return -std::numeric_limits<double>::infinity();
@@ -205,7 +173,7 @@ void read_rows(const fs::path& file, bool effects, std::size_t axes, std::int64_
     if (!in) throw InputError(file.string(), "cannot read the file: is the sweep finished?");
     std::string line;
     std::getline(in, line);
-    const auto header = csv_fields(line);
+    const auto header = split_csv_line(line);
     auto column = [&](const std::string& name) {
         for (std::size_t i = axes + 1; i < header.size(); ++i)
             if (header[i] == name) return i;
@@ -220,7 +188,7 @@ void read_rows(const fs::path& file, bool effects, std::size_t axes, std::int64_
     std::int64_t line_number = 1;
     while (std::getline(in, line)) {
         ++line_number;
-        const auto f = csv_fields(line);
+        const auto f = split_csv_line(line);
         if (f.size() != header.size())
             throw InputError(file.string() + ":" + std::to_string(line_number),
                              "wrong number of fields: the table is damaged");
@@ -370,7 +338,7 @@ int command_analyze(const std::vector<std::string>& args, std::ostream& out, std
         std::string header, row;
         std::getline(text, header);
         std::getline(text, row);
-        auto f = csv_fields(row);
+        auto f = split_csv_line(row);
         if (f.size() != k + 1 || number(f[0]) != static_cast<double>(id))
             throw InputError((point / "point.csv").string(),
                              "does not hold point " + std::to_string(id) + " with " +

@@ -821,13 +821,6 @@ Release release_run_tables(const Results& results, const ReleaseOptions& options
 
 namespace {
 
-std::string csv_field(const std::string& text) {
-    if (text.find_first_of(",\"\n") == std::string::npos) return text;
-    std::string out = "\"";
-    for (const char c : text) out += c == '"' ? std::string("\"\"") : std::string(1, c);
-    return out + "\"";
-}
-
 std::string csv_optional(const std::optional<double>& v) {
     return v ? format_value(*v) : "NA";
 }

@@ -28,39 +28,6 @@ namespace stopscan {
 
 namespace {
 
-std::string csv_field(const std::string& text) {
-    if (text.find_first_of(",\"\n") == std::string::npos) return text;
-    std::string out = "\"";
-    for (const char c : text) out += c == '"' ? std::string("\"\"") : std::string(1, c);
-    return out + "\"";
-}
-
-// Splits one CSV line (RFC 4180 quoting) into its fields.
-std::vector<std::string> csv_fields(const std::string& line) {
-    std::vector<std::string> out(1);
-    bool quoted = false;
-    for (std::size_t i = 0; i < line.size(); ++i) {
-        const char c = line[i];
-        if (quoted) {
-            if (c == '"' && i + 1 < line.size() && line[i + 1] == '"') {
-                out.back() += '"';
-                ++i;
-            } else if (c == '"') {
-                quoted = false;
-            } else {
-                out.back() += c;
-            }
-        } else if (c == '"') {
-            quoted = true;
-        } else if (c == ',') {
-            out.emplace_back();
-        } else {
-            out.back() += c;
-        }
-    }
-    return out;
-}
-
 std::string read_text(const fs::path& path) {
     std::ifstream file(path, std::ios::binary);
     if (!file) throw InternalError("cannot read " + path.string());
@@ -472,7 +439,7 @@ void assemble_sweep(const std::string& out, const std::string& manifest,
         std::string point_header, point_row;
         std::getline(point, point_header);
         std::getline(point, point_row);
-        auto fields = csv_fields(point_row);
+        auto fields = split_csv_line(point_row);
         point_values.emplace_back(fields.begin() + 1, fields.end());
         shown.emplace_back();
         auto append = [&](const std::string& file, std::string& target, bool summary) {
@@ -483,7 +450,7 @@ void assemble_sweep(const std::string& out, const std::string& manifest,
             while (std::getline(lines, line)) {
                 target += point_row + "," + line + "\n";
                 if (!summary) continue;
-                const auto f = csv_fields(line);
+                const auto f = split_csv_line(line);
                 if (f.size() > 4 && f[1] == "all" && f[2] == "all" && f[3] == metric) {
                     double v = 0;
                     if (f[4] == "inf" || f[4] == "-inf")

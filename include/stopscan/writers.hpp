@@ -53,6 +53,13 @@ std::string json_string(std::string_view text);
 /// SHA-256 of `bytes` as lowercase hex.
 std::string sha256_hex(const std::string& bytes);
 
+/// A CSV field (RFC 4180): quoted, with quotes doubled, when it holds a comma, a quote or a
+/// line break; as is otherwise.
+std::string csv_field(const std::string& text);
+
+/// The fields of one CSV line (RFC 4180 quoting; no line breaks inside fields).
+std::vector<std::string> split_csv_line(const std::string& line);
+
 /// Writes `content` to `path` atomically (temporary file, fsync, rename). Throws
 /// InternalError on failure, leaving no temporary file behind.
 void write_file_atomically(const std::string& path, const std::string& content);
