@@ -114,7 +114,7 @@ PartitionName=ci Nodes=$host Default=YES MaxTime=INFINITE State=UP OverSubscribe
 CONF
 export SLURM_CONF="$work/slurm.conf"
 slurmctld -c -f "$SLURM_CONF"
-slurmd -f "$SLURM_CONF"
+slurmd -f "$SLURM_CONF" || { timeout 10 slurmd -D -vvv -f "$SLURM_CONF" 2>&1 | tail -n 15 >&2; exit 1; }
 i=0
 until sinfo -h -o %t 2>/dev/null | grep -qE '^(idle|mix|alloc)'; do
   i=$((i + 1))
