@@ -77,7 +77,9 @@ code=0
 "$serial" sweep bad.ini --out bad-serial 2> serial.err || code=$?
 [ $code -eq 2 ] || { echo "mpi_test: serial bad sweep exited $code, not 2" >&2; exit 1; }
 code=0
-run_mpi 2 sweep bad.ini --out bad-mpi 2> mpi.err || code=$?
+run_mpi 2 sweep bad.ini --out bad-mpi 2> mpi-all.err || code=$?
+# Open MPI's hwloc warns on machines without sysfs (a build sandbox): not stopscan's output.
+grep -v '^\[hwloc/' mpi-all.err > mpi.err || true
 cat mpi.err
 [ $code -eq 2 ] || { echo "mpi_test: bad sweep exited $code, not 2" >&2; exit 1; }
 [ "$(wc -l < mpi.err)" -eq 1 ] || { echo "mpi_test: bad sweep printed $(wc -l < mpi.err) lines, not 1" >&2; exit 1; }
@@ -96,7 +98,8 @@ printf '\n# another base scenario\n' | cat "$root/scenarios/default.ini" - > b/b
 code=0
 mpirun -q --allow-run-as-root --oversubscribe --bind-to none --mca btl self,vader \
   --mca oob_tcp_if_include lo -np 1 -wdir "$work/a" "$mpi" sweep sw.ini --out "$work/split" : \
-  -np 1 -wdir "$work/b" "$mpi" sweep sw.ini --out "$work/split" 2> split.err || code=$?
+  -np 1 -wdir "$work/b" "$mpi" sweep sw.ini --out "$work/split" 2> split-all.err || code=$?
+grep -v '^\[hwloc/' split-all.err > split.err || true
 cat split.err
 [ $code -eq 2 ] || { echo "mpi_test: a worker's error exited $code, not 2" >&2; exit 1; }
 if [ "$(wc -l < split.err)" -ne 1 ] || ! grep -q 'rank 1 builds another sweep' split.err; then
