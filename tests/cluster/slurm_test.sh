@@ -9,14 +9,6 @@ root=$PWD
 stopscan=$(realpath "${1:-build-tests/stopscan}")
 test -x "$stopscan" || { echo "slurm_test: no executable $stopscan" >&2; exit 2; }
 
-# Debian 12's slurmd (22.05) will not start without the cgroup filesystem, whatever the
-# plugins chosen. A build sandbox without /sys (such as a fresh chroot) cannot host the
-# cluster: say so and stop, rather than fail or pretend.
-if ! grep -qs ' /sys/fs/cgroup ' /proc/mounts; then
-  echo "slurm_test: SKIPPED: no cgroup filesystem at /sys/fs/cgroup, which slurmd needs; run this on a machine or container with cgroups" >&2
-  exit 0
-fi
-
 missing=""
 for p in slurmd slurmctld slurm-client munge; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
@@ -120,6 +112,13 @@ SelectTypeParameters=CR_Core
 $node NodeAddr=127.0.0.1 State=UNKNOWN
 PartitionName=ci Nodes=$host Default=YES MaxTime=INFINITE State=UP OverSubscribe=FORCE:4
 CONF
+# slurmd 22.05 autodetects the cgroup version at start-up and gives up when /sys/fs/cgroup
+# is not mounted (a build sandbox or chroot). Naming the plugin skips the detection; with
+# proctrack/linuxproc and task/none nothing then touches cgroups.
+if ! grep -qs ' /sys/fs/cgroup ' /proc/mounts; then
+  echo "slurm_test: no cgroup filesystem here; cgroup.conf names cgroup/v1 so that slurmd does not look for one" >&2
+  printf 'CgroupPlugin=cgroup/v1\nCgroupAutomount=no\n' > "$work/cgroup.conf"
+fi
 export SLURM_CONF="$work/slurm.conf"
 slurmctld -c -f "$SLURM_CONF"
 slurmd -f "$SLURM_CONF" || { timeout 10 slurmd -D -vvv -f "$SLURM_CONF" 2>&1 | tail -n 15 >&2; exit 1; }
