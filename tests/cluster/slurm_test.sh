@@ -2,7 +2,8 @@
 # CI: runs a sharded sweep through Slurm exactly as docs/cluster.md tells users to, on a
 # one-node cluster started here on localhost from Debian's packages, and checks that the
 # merged result is byte-identical to the same sweep run in one go. Stops the daemons it
-# started. Needs root (Debian 12). Usage: tests/cluster/slurm_test.sh [path/to/stopscan]
+# started. Needs root (Debian 12); also works in a chroot without /sys (docs/cluster.md).
+# Usage: tests/cluster/slurm_test.sh [path/to/stopscan]
 set -eu
 cd "$(dirname "$0")/../.."
 root=$PWD
