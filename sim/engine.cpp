@@ -15,7 +15,6 @@
 #include <optional>
 
 #include "detail/cell_parameters.hpp"
-#include "detail/parallel.hpp"
 #include "stopscan/audit_log.hpp"
 #include "stopscan/distributions.hpp"
 #include "stopscan/error.hpp"
@@ -617,33 +616,25 @@ std::vector<std::uint64_t> Engine::run_replication(std::int64_t replication, boo
     // point). The imperative form splits a body (and allocates a tally) only when work is
     // stolen, not once per chunk.
     struct Body {
-        detail::TsanPooled pooled;
         const decltype(body)& run;
         std::vector<std::uint64_t> tally;
         std::vector<Fixed> fixed;
         Body(const decltype(body)& f, std::size_t n, std::size_t n_fixed)
             : run(f), tally(n, 0), fixed(n_fixed, 0) {}
         Body(Body& other, tbb::split)
-            : run(other.run), tally(other.tally.size(), 0), fixed(other.fixed.size(), 0) {
-            const detail::TsanTask task;
-        }
+            : run(other.run), tally(other.tally.size(), 0), fixed(other.fixed.size(), 0) {}
         void operator()(const tbb::blocked_range<std::uint64_t>& r) {
-            const detail::TsanTask task;
             throw_if_stop_requested();
             run(r.begin(), r.end(), tally, fixed);
         }
         void join(const Body& other) {
-            const detail::TsanTask task;
             for (std::size_t i = 0; i < tally.size(); ++i) tally[i] += other.tally[i];
             for (std::size_t i = 0; i < fixed.size(); ++i) fixed[i] += other.fixed[i];
         }
     };
     Body reduction(body, width, fixed_width);
     const std::size_t grain = plan_.grain > 0 ? plan_.grain : 512;
-    {
-        const detail::TsanForkJoin fork_join;
-        tbb::parallel_reduce(tbb::blocked_range<std::uint64_t>(0, persons, grain), reduction);
-    }
+    tbb::parallel_reduce(tbb::blocked_range<std::uint64_t>(0, persons, grain), reduction);
     finish(reduction.fixed);
     return std::move(reduction.tally);
 }
@@ -675,7 +666,6 @@ std::vector<std::uint64_t> Engine::run_replication_logged(std::int64_t replicati
     tbb::enumerable_thread_specific<std::vector<std::uint64_t>> tallies(
         [width] { return std::vector<std::uint64_t>(width, 0); });
     struct Block {
-        detail::TsanPooled pooled;
         std::uint64_t number = 0;
         std::vector<AuditRecord> records;
     };
@@ -683,24 +673,22 @@ std::vector<std::uint64_t> Engine::run_replication_logged(std::int64_t replicati
     const std::uint64_t first_ticket = ticket;
     const auto tokens = static_cast<std::size_t>(
         4 * tbb::global_control::active_value(tbb::global_control::max_allowed_parallelism));
-    std::optional<detail::TsanForkJoin> fork_join(std::in_place);
+    // A stop request ends the input rather than throwing in it: oneTBB 2021.8 does not destroy
+    // the blocks in flight when a pipeline is cancelled (LeakSanitizer found them).
+    const auto next_block = [&](tbb::flow_control& control) -> std::uint64_t {
+        if (next == blocks || stop_signal() != 0) {
+            control.stop();
+            return 0;
+        }
+        return next++;
+    };
     tbb::parallel_pipeline(
         tokens,
-        tbb::make_filter<void, std::uint64_t>(tbb::filter_mode::serial_in_order,
-                                              [&](tbb::flow_control& control) -> std::uint64_t {
-                                                  const detail::TsanTask task;
-                                                  throw_if_stop_requested();
-                                                  if (next == blocks) {
-                                                      control.stop();
-                                                      return 0;
-                                                  }
-                                                  return next++;
-                                              }) &
+        tbb::make_filter<void, std::uint64_t>(tbb::filter_mode::serial_in_order, next_block) &
             tbb::make_filter<std::uint64_t, Block>(
                 tbb::filter_mode::parallel,
                 [&](std::uint64_t b) {
-                    const detail::TsanTask task;
-                    Block block{{}, b, {}};
+                    Block block{b, {}};
                     const AuditBatch sink{&names, static_cast<std::uint64_t>(replication),
                                           &block.records};
                     std::vector<std::uint64_t>& tally = tallies.local();
@@ -718,10 +706,9 @@ std::vector<std::uint64_t> Engine::run_replication_logged(std::int64_t replicati
                     return block;
                 }) &
             tbb::make_filter<Block, void>(tbb::filter_mode::serial_in_order, [&](Block block) {
-                const detail::TsanTask task;
                 audit.submit(first_ticket + block.number, std::move(block.records));
             }));
-    fork_join.reset();  // the join: the workers' tallies are read below
+    throw_if_stop_requested();
     ticket = first_ticket + blocks;
     std::vector<std::uint64_t> tally(width, 0);
     for (const auto& local : tallies)
@@ -774,7 +761,7 @@ void Engine::extend(Results& results, std::int64_t more, const ProgressCallback&
         // Replication r's draws are keyed by r, so runs extended in batches equal one long run.
         std::atomic<std::int64_t> finished{0};
         std::mutex progress_mutex;
-        detail::parallel_for(
+        tbb::parallel_for(
             tbb::blocked_range<std::size_t>(first, first + count, 1),
             [&](const tbb::blocked_range<std::size_t>& r) {
                 for (std::size_t rep = r.begin(); rep < r.end(); ++rep) {
@@ -784,8 +771,12 @@ void Engine::extend(Results& results, std::int64_t more, const ProgressCallback&
                         run_replication(static_cast<std::int64_t>(rep), true, weighted);
                     std::copy(tally.begin(), tally.end(),
                               results.counts.begin() + static_cast<std::ptrdiff_t>(rep * width));
-                    std::copy(weighted.begin(), weighted.end(),
-                              results.weighted.begin() + static_cast<std::ptrdiff_t>(rep * width));
+                    // Without importance sampling both are empty, and an offset from an
+                    // empty vector's begin() is undefined behaviour (UBSan: pointer-overflow).
+                    if (!weighted.empty())
+                        std::copy(
+                            weighted.begin(), weighted.end(),
+                            results.weighted.begin() + static_cast<std::ptrdiff_t>(rep * width));
                     const auto done = ++finished;
                     if (progress) {
                         const std::lock_guard lock(progress_mutex);

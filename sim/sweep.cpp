@@ -17,7 +17,6 @@
 #include <set>
 #include <sstream>
 
-#include "detail/parallel.hpp"
 #include "stopscan/error.hpp"
 #include "stopscan/expectation.hpp"
 #include "stopscan/random.hpp"
@@ -894,18 +893,18 @@ void validate_sweep_points(const SweepSpec& spec, const SweepPoints& points) {
     // message does not depend on the thread count.
     std::mutex mutex;
     std::optional<std::pair<std::int64_t, InputError>> first;
-    detail::parallel_for(tbb::blocked_range<std::size_t>(0, points.points.size()),
-                         [&](const tbb::blocked_range<std::size_t>& r) {
-                             for (std::size_t i = r.begin(); i < r.end(); ++i) {
-                                 try {
-                                     (void)point_plan(spec, points.points[i]);
-                                 } catch (const InputError& e) {
-                                     const std::lock_guard lock(mutex);
-                                     if (!first || first->first > points.points[i].id)
-                                         first.emplace(points.points[i].id, e);
-                                 }
-                             }
-                         });
+    tbb::parallel_for(tbb::blocked_range<std::size_t>(0, points.points.size()),
+                      [&](const tbb::blocked_range<std::size_t>& r) {
+                          for (std::size_t i = r.begin(); i < r.end(); ++i) {
+                              try {
+                                  (void)point_plan(spec, points.points[i]);
+                              } catch (const InputError& e) {
+                                  const std::lock_guard lock(mutex);
+                                  if (!first || first->first > points.points[i].id)
+                                      first.emplace(points.points[i].id, e);
+                              }
+                          }
+                      });
     if (first) throw first->second;
 
     // The kept metrics must be metrics of summary.csv: the closed form lists them cheaply.

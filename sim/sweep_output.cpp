@@ -16,7 +16,6 @@
 #include <sstream>
 
 #include "detail/json.hpp"
-#include "detail/parallel.hpp"
 #include "stopscan/build_info.hpp"
 #include "stopscan/engine.hpp"
 #include "stopscan/error.hpp"
@@ -187,10 +186,10 @@ void run_sweep_points(const SweepSpec& spec, const SweepPoints& points,
         for (const auto id : todo) one(id);
         return;
     }
-    detail::parallel_for(tbb::blocked_range<std::size_t>(0, todo.size(), 1),
-                         [&](const tbb::blocked_range<std::size_t>& r) {
-                             for (std::size_t i = r.begin(); i < r.end(); ++i) one(todo[i]);
-                         });
+    tbb::parallel_for(tbb::blocked_range<std::size_t>(0, todo.size(), 1),
+                      [&](const tbb::blocked_range<std::size_t>& r) {
+                          for (std::size_t i = r.begin(); i < r.end(); ++i) one(todo[i]);
+                      });
 }
 
 std::string sweep_shard_line(const std::optional<SweepShard>& shard) {

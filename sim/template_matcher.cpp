@@ -18,7 +18,6 @@
 #include <stdexcept>
 #include <utility>
 
-#include "detail/parallel.hpp"
 #include "stopscan/build_info.hpp"
 #include "stopscan/error.hpp"
 #include "stopscan/normal_tail.hpp"
@@ -568,7 +567,7 @@ TemplateGallery::TemplateGallery(const Scenario& scenario, const CellTable& cell
     const double root_w = std::sqrt(options_.group_weight);
     const double root_1w = std::sqrt(1 - options_.group_weight);
     const double entry_sd = 1.0 / std::sqrt(static_cast<double>(D));
-    detail::parallel_for(tbb::blocked_range<std::size_t>(0, n_, 256), [&](const auto& range) {
+    tbb::parallel_for(tbb::blocked_range<std::size_t>(0, n_, 256), [&](const auto& range) {
         std::vector<double> v(D);
         for (std::size_t j = range.begin(); j != range.end(); ++j) {
             keyed_gaussian(key_, j, TEMPLATE_SUB_RECORD, entry_sd, v.data(), D);
@@ -625,29 +624,28 @@ cv::Mat TemplateGallery::make_probes(const std::vector<ProbeSpec>& specs) const 
     const double root_w = std::sqrt(options_.group_weight);
     const double root_1w = std::sqrt(1 - options_.group_weight);
     const double entry_sd = 1.0 / std::sqrt(static_cast<double>(D));
-    detail::parallel_for(
-        tbb::blocked_range<std::size_t>(0, specs.size(), 64), [&](const auto& range) {
-            std::vector<double> v(D), noise(D);
-            std::vector<float> fresh(D);
-            for (std::size_t p = range.begin(); p != range.end(); ++p) {
-                const ProbeSpec& spec = specs[p];
-                const float* x;
-                if (spec.mate >= 0) {
-                    x = templates_.ptr<float>(static_cast<int>(spec.mate));
-                } else {
-                    // A fresh person of the cell: the same recipe as a gallery record.
-                    keyed_gaussian(key_, spec.id, TEMPLATE_SUB_FRESH, entry_sd, v.data(), D);
-                    const double* gamma = &group_[spec.cell * D];
-                    for (std::size_t i = 0; i < D; ++i) v[i] = root_w * gamma[i] + root_1w * v[i];
-                    normalise_into(v, fresh.data());
-                    x = fresh.data();
-                }
-                keyed_gaussian(key_, spec.id, TEMPLATE_SUB_NOISE, entry_sd, noise.data(), D);
-                const double s = noise_[spec.cell];
-                for (std::size_t i = 0; i < D; ++i) v[i] = static_cast<double>(x[i]) + s * noise[i];
-                normalise_into(v, probes.ptr<float>(static_cast<int>(p)));
+    tbb::parallel_for(tbb::blocked_range<std::size_t>(0, specs.size(), 64), [&](const auto& range) {
+        std::vector<double> v(D), noise(D);
+        std::vector<float> fresh(D);
+        for (std::size_t p = range.begin(); p != range.end(); ++p) {
+            const ProbeSpec& spec = specs[p];
+            const float* x;
+            if (spec.mate >= 0) {
+                x = templates_.ptr<float>(static_cast<int>(spec.mate));
+            } else {
+                // A fresh person of the cell: the same recipe as a gallery record.
+                keyed_gaussian(key_, spec.id, TEMPLATE_SUB_FRESH, entry_sd, v.data(), D);
+                const double* gamma = &group_[spec.cell * D];
+                for (std::size_t i = 0; i < D; ++i) v[i] = root_w * gamma[i] + root_1w * v[i];
+                normalise_into(v, fresh.data());
+                x = fresh.data();
             }
-        });
+            keyed_gaussian(key_, spec.id, TEMPLATE_SUB_NOISE, entry_sd, noise.data(), D);
+            const double s = noise_[spec.cell];
+            for (std::size_t i = 0; i < D; ++i) v[i] = static_cast<double>(x[i]) + s * noise[i];
+            normalise_into(v, probes.ptr<float>(static_cast<int>(p)));
+        }
+    });
     return probes;
 }
 
@@ -785,7 +783,7 @@ TemplateSearchResult TemplateGallery::search(const cv::Mat& probes, const Search
         }
     };
     if (o.parallel) {
-        detail::parallel_for(tbb::blocked_range<std::size_t>(0, blocks, 1), [&](const auto& range) {
+        tbb::parallel_for(tbb::blocked_range<std::size_t>(0, blocks, 1), [&](const auto& range) {
             for (std::size_t b = range.begin(); b != range.end(); ++b) body(b);
         });
     } else {
