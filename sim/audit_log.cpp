@@ -58,14 +58,24 @@ struct Json {
     std::uint64_t integer = 0;
     std::string text;
     std::vector<Json> items;
-    std::vector<std::pair<std::string, Json>> members;
+    // Not std::pair<std::string, Json>: a pair needs Json complete where it is named, and
+    // clang rejects it here (a vector of an incomplete class is allowed).
+    struct Member;
+    std::vector<Member> members;
 
-    const Json* get(const std::string& key) const {
-        for (const auto& [k, v] : members)
-            if (k == key) return &v;
-        return nullptr;
-    }
+    const Json* get(const std::string& key) const;
 };
+
+struct Json::Member {
+    std::string first;  ///< the key
+    Json second;        ///< the value
+};
+
+const Json* Json::get(const std::string& key) const {
+    for (const auto& [k, v] : members)
+        if (k == key) return &v;
+    return nullptr;
+}
 
 class JsonReader {
 public:
@@ -179,7 +189,7 @@ private:
                 std::string key = string();
                 if (v.get(key)) fail("duplicate key \"" + key + "\"");
                 expect(':');
-                v.members.emplace_back(std::move(key), value(depth + 1));
+                v.members.push_back({std::move(key), value(depth + 1)});
             } while (take(','));
             expect('}');
         } else if (c == '[') {
@@ -283,10 +293,13 @@ std::string text_field(const Json& j, const char* key) {
 ParsedRecord parse_record(const std::string& line, const std::vector<std::string>& dimensions) {
     const Json j = JsonReader(line).document();
     if (j.kind != Json::Kind::object) throw std::runtime_error("a record must be a JSON object");
-    for (const auto& [key, _] : j.members)
+    for (const auto& member : j.members) {
+        // Not a structured binding: clang 14 cannot capture one in a lambda.
+        const std::string& key = member.first;
         if (std::find_if(std::begin(RECORD_KEYS), std::end(RECORD_KEYS),
                          [&](const char* k) { return key == k; }) == std::end(RECORD_KEYS))
             throw std::runtime_error("unknown field \"" + key + "\"");
+    }
     ParsedRecord p;
     p.seq = integer_field(j, "seq");
     p.prev = text_field(j, "prev");
