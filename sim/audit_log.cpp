@@ -594,6 +594,11 @@ AuditVerification verify_audit_log(const std::string& path,
                                    const std::optional<std::string>& expected_final) {
     std::ifstream file(path, std::ios::binary);
     if (!file) throw InputError(path, "cannot open the audit log: give the path of a .jsonl log");
+    return verify_audit_log(file, expected_final);
+}
+
+AuditVerification verify_audit_log(std::istream& file,
+                                   const std::optional<std::string>& expected_final) {
     AuditVerification v;
     std::string line;
     std::uint64_t number = 0;
@@ -668,6 +673,10 @@ AuditKeySet AuditKeySet::read(const std::string& path) {
         throw InputError(path,
                          "cannot open the key set file: give a file of 'policies = ...', "
                          "'databases = ...' and 'dimension.NAME = ...' lines");
+    return parse(file, path);
+}
+
+AuditKeySet AuditKeySet::parse(std::istream& file, const std::string& path) {
     AuditKeySet keys;
     std::string line;
     std::size_t number = 0;
@@ -789,6 +798,11 @@ AuditSummary summarize_audit_log(const std::string& path, const AuditKeySet* key
                                  std::int64_t max_lookups_per_person) {
     std::ifstream file(path, std::ios::binary);
     if (!file) throw InputError(path, "cannot open the audit log: give the path of a .jsonl log");
+    return summarize_audit_log(file, path, keys, max_lookups_per_person);
+}
+
+AuditSummary summarize_audit_log(std::istream& file, const std::string& path,
+                                 const AuditKeySet* keys, std::int64_t max_lookups_per_person) {
     std::string line;
     std::uint64_t number = 0;
     auto where = [&] { return path + ":" + std::to_string(number); };
