@@ -4,6 +4,8 @@
 
 #include <catch2/catch.hpp>
 
+#include <cstdint>
+#include <limits>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -11,6 +13,7 @@
 
 #include "stopscan/cli.hpp"
 #include "stopscan/error.hpp"
+#include "stopscan/foi_table.hpp"
 #include "stopscan/parameter_distribution.hpp"
 #include "stopscan/settings.hpp"
 
@@ -86,4 +89,27 @@ TEST_CASE("a scenario with a symmetric beta law validates", "[fuzz-regression][s
     const auto r = cli({"validate", "--set", "database.IDENT1.truth=beta(5, 5)"});
     CHECK(r.code == 0);
     CHECK(r.err.empty());
+}
+
+// fuzz_foi_table: parse_count_table accepted any suppression threshold >= 1, so with
+// SuppressionOptions{INT64_MAX, 0} two '*' cells of one dimension made check_margins's sum
+// overflow (UBSan: signed integer overflow; tests/fuzz/seeds/foi/crash-71b75d2d...). Only the
+// library API could reach it (the CLI's --suppressed-below is at most 1,000,000). A threshold
+// is now at most a count + 1.
+TEST_CASE("a suppression threshold above the largest count is refused", "[fuzz-regression][foi]") {
+    const std::string text = "dimension,category,count\ne,a,*\ne,b,*\nsex,m,3\n";
+    try {
+        (void)stopscan::parse_count_table(text, "c.csv",
+                                          {std::numeric_limits<std::int64_t>::max(), 0});
+        FAIL("accepted");
+    } catch (const stopscan::InputError& e) {
+        CHECK(std::string(e.what()) ==
+              "c.csv: suppression threshold 9223372036854775807: at most 1,000,000,000,001 (a "
+              "suppressed cell hides a count, and a count is at most 1,000,000,000,000)");
+    }
+    CHECK_THROWS_AS(stopscan::parse_count_table(text, "c.csv", {1'000'000'000'002, 0}),
+                    stopscan::InputError);
+    const auto table = stopscan::parse_count_table(text, "c.csv", {1'000'000'000'001, 0});
+    CHECK(table.rows[0].count.hi == 1'000'000'000'000);
+    CHECK_NOTHROW(stopscan::check_margins(table));
 }
