@@ -652,13 +652,20 @@ AuditVerification verify_audit_log(std::istream& file,
         }
         prev = sha256_of(line);
     }
-    if (number == 0) return broken("empty file: no header");
-    ++number;
-    if (!ended) return broken("no end line: the log is truncated or was not finished");
+    // The broken line is the missing header (line 1), the missing end line (one past the
+    // last), or the end line itself (the last).
+    if (number == 0) {
+        number = 1;
+        return broken("empty file: no header");
+    }
+    if (!ended) {
+        ++number;
+        return broken("no end line: the log is truncated or was not finished");
+    }
     v.final_hash = prev;
     if (expected_final && *expected_final != v.final_hash)
         return broken("the end line's SHA-256 " + v.final_hash + " differs from the expected " +
-                      *expected_final + " (from the manifest)");
+                      *expected_final);
     v.intact = true;
     v.line = 0;
     return v;
