@@ -45,6 +45,7 @@ n=0
 for f in $(git ls-files '*.csv'); do
   n=$((n + 1))
   for byte in 000 001 002 012 030; do
+    # shellcheck disable=SC2059 # the format is the octal escape of the byte
     { printf "\\$byte"; head -c 4096 "$f"; } > "$dir/fuzz_foi_table/$n-$byte.csv"
   done
 done
