@@ -58,14 +58,24 @@ struct Json {
     std::uint64_t integer = 0;
     std::string text;
     std::vector<Json> items;
-    std::vector<std::pair<std::string, Json>> members;
+    // Not std::pair<std::string, Json>: a pair needs Json complete where it is named, and
+    // clang rejects it here (a vector of an incomplete class is allowed).
+    struct Member;
+    std::vector<Member> members;
 
-    const Json* get(const std::string& key) const {
-        for (const auto& [k, v] : members)
-            if (k == key) return &v;
-        return nullptr;
-    }
+    const Json* get(const std::string& key) const;
 };
+
+struct Json::Member {
+    std::string first;  ///< the key
+    Json second;        ///< the value
+};
+
+const Json* Json::get(const std::string& key) const {
+    for (const auto& [k, v] : members)
+        if (k == key) return &v;
+    return nullptr;
+}
 
 class JsonReader {
 public:
@@ -179,7 +189,7 @@ private:
                 std::string key = string();
                 if (v.get(key)) fail("duplicate key \"" + key + "\"");
                 expect(':');
-                v.members.emplace_back(std::move(key), value(depth + 1));
+                v.members.push_back({std::move(key), value(depth + 1)});
             } while (take(','));
             expect('}');
         } else if (c == '[') {
@@ -283,10 +293,13 @@ std::string text_field(const Json& j, const char* key) {
 ParsedRecord parse_record(const std::string& line, const std::vector<std::string>& dimensions) {
     const Json j = JsonReader(line).document();
     if (j.kind != Json::Kind::object) throw std::runtime_error("a record must be a JSON object");
-    for (const auto& [key, _] : j.members)
+    for (const auto& member : j.members) {
+        // Not a structured binding: clang 14 cannot capture one in a lambda.
+        const std::string& key = member.first;
         if (std::find_if(std::begin(RECORD_KEYS), std::end(RECORD_KEYS),
                          [&](const char* k) { return key == k; }) == std::end(RECORD_KEYS))
             throw std::runtime_error("unknown field \"" + key + "\"");
+    }
     ParsedRecord p;
     p.seq = integer_field(j, "seq");
     p.prev = text_field(j, "prev");
@@ -581,6 +594,11 @@ AuditVerification verify_audit_log(const std::string& path,
                                    const std::optional<std::string>& expected_final) {
     std::ifstream file(path, std::ios::binary);
     if (!file) throw InputError(path, "cannot open the audit log: give the path of a .jsonl log");
+    return verify_audit_log(file, expected_final);
+}
+
+AuditVerification verify_audit_log(std::istream& file,
+                                   const std::optional<std::string>& expected_final) {
     AuditVerification v;
     std::string line;
     std::uint64_t number = 0;
@@ -634,13 +652,20 @@ AuditVerification verify_audit_log(const std::string& path,
         }
         prev = sha256_of(line);
     }
-    if (number == 0) return broken("empty file: no header");
-    ++number;
-    if (!ended) return broken("no end line: the log is truncated or was not finished");
+    // The broken line is the missing header (line 1), the missing end line (one past the
+    // last), or the end line itself (the last).
+    if (number == 0) {
+        number = 1;
+        return broken("empty file: no header");
+    }
+    if (!ended) {
+        ++number;
+        return broken("no end line: the log is truncated or was not finished");
+    }
     v.final_hash = prev;
     if (expected_final && *expected_final != v.final_hash)
         return broken("the end line's SHA-256 " + v.final_hash + " differs from the expected " +
-                      *expected_final + " (from the manifest)");
+                      *expected_final);
     v.intact = true;
     v.line = 0;
     return v;
@@ -655,6 +680,10 @@ AuditKeySet AuditKeySet::read(const std::string& path) {
         throw InputError(path,
                          "cannot open the key set file: give a file of 'policies = ...', "
                          "'databases = ...' and 'dimension.NAME = ...' lines");
+    return parse(file, path);
+}
+
+AuditKeySet AuditKeySet::parse(std::istream& file, const std::string& path) {
     AuditKeySet keys;
     std::string line;
     std::size_t number = 0;
@@ -776,6 +805,11 @@ AuditSummary summarize_audit_log(const std::string& path, const AuditKeySet* key
                                  std::int64_t max_lookups_per_person) {
     std::ifstream file(path, std::ios::binary);
     if (!file) throw InputError(path, "cannot open the audit log: give the path of a .jsonl log");
+    return summarize_audit_log(file, path, keys, max_lookups_per_person);
+}
+
+AuditSummary summarize_audit_log(std::istream& file, const std::string& path,
+                                 const AuditKeySet* keys, std::int64_t max_lookups_per_person) {
     std::string line;
     std::uint64_t number = 0;
     auto where = [&] { return path + ":" + std::to_string(number); };

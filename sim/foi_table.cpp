@@ -416,6 +416,13 @@ CountTable parse_count_table(std::string_view text, const std::string& source,
                                      " and smallest suppressed count " +
                                      std::to_string(suppression.min_suppressed) +
                                      ": need threshold >= 1 and 0 <= smallest < threshold");
+    // A suppressed cell may hide up to threshold - 1: no more than a count may be, so that
+    // check_margins's sums of a million rows cannot overflow.
+    if (suppression.threshold > MAX_COUNT + 1)
+        throw InputError(source, "suppression threshold " + std::to_string(suppression.threshold) +
+                                     ": at most " + with_thousands(MAX_COUNT + 1) +
+                                     " (a suppressed cell hides a count, and a count is at most " +
+                                     with_thousands(MAX_COUNT) + ")");
     const auto records = read_records(text, source);
     const Columns columns = read_header(records.front(), "count", source);
     if (records.size() == 1)

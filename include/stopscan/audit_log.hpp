@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <cstdio>
+#include <iosfwd>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -158,6 +159,10 @@ struct AuditVerification {
 /// cannot be opened.
 AuditVerification verify_audit_log(const std::string& path,
                                    const std::optional<std::string>& expected_final = {});
+/// As above, reading the log from a stream (tests, fuzzing, a log held in memory). A bad
+/// log is reported in the result, never thrown; a read error ends the log where it happens.
+AuditVerification verify_audit_log(std::istream& in,
+                                   const std::optional<std::string>& expected_final = {});
 
 /// The public key set of a release: the policies, databases and categories that get a cell
 /// whether or not any record has them (required for dp, so that the table's shape reveals
@@ -169,6 +174,8 @@ struct AuditKeySet {
     /// Parses "policies = a, b", "databases = X, Y" and "dimension.NAME = c1, c2" lines
     /// ('#' comments). Throws InputError with FILE:LINE.
     static AuditKeySet read(const std::string& path);
+    /// As read, from a stream; `source` names it in errors (FILE:LINE).
+    static AuditKeySet parse(std::istream& in, const std::string& source);
 };
 
 /// Per-policy, per-group counts of a log, as release tables (one per metric; names as in
@@ -193,6 +200,9 @@ struct AuditSummary {
 /// InputError `FILE:LINE: problem` for a row that does not follow the schema.
 AuditSummary summarize_audit_log(const std::string& path, const AuditKeySet* keys,
                                  std::int64_t max_lookups_per_person);
+/// As above, reading the log from a stream; `source` names it in errors (FILE:LINE).
+AuditSummary summarize_audit_log(std::istream& in, const std::string& source,
+                                 const AuditKeySet* keys, std::int64_t max_lookups_per_person);
 
 /// The most one person adds to one cell of a summary table when each person has at most
 /// `max_lookups` lookups per policy (persons_* metrics: 1).

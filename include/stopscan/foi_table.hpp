@@ -94,7 +94,9 @@ inline constexpr std::size_t MAX_TABLE_ROWS = 1000000;
 /// `source:line`, the column and what is allowed for: empty input, binary data, a missing,
 /// unknown or repeated column, a row with the wrong number of fields, an empty key, a
 /// count that is negative, fractional or not a number, a duplicate key (naming both
-/// lines), a bad quote, and more than MAX_TABLE_BYTES bytes or MAX_TABLE_ROWS rows.
+/// lines), a bad quote, and more than MAX_TABLE_BYTES bytes or MAX_TABLE_ROWS rows; and
+/// naming `source` for suppression options outside 1 <= threshold <= 10^12 + 1 (a count is
+/// at most 10^12) and 0 <= min_suppressed < threshold.
 CountTable parse_count_table(std::string_view text, const std::string& source,
                              const SuppressionOptions& suppression = {});
 

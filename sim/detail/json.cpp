@@ -59,7 +59,7 @@ private:
                 skip();
                 std::string key = string();
                 expect(':');
-                v.members.emplace_back(std::move(key), value(depth + 1));
+                v.members.push_back({std::move(key), value(depth + 1)});
             } while (take(','));
             expect('}');
         } else if (c == '[') {

@@ -15,11 +15,20 @@ namespace stopscan::detail {
 struct JsonValue {
     enum Kind { null, boolean, number, string, array, object } kind = null;
     std::string text;  ///< string: the decoded text; number: the literal; boolean: true/false
-    std::vector<JsonValue> items;                            ///< array
-    std::vector<std::pair<std::string, JsonValue>> members;  ///< object, in file order
+    std::vector<JsonValue> items;  ///< array
+    // Not std::pair<std::string, JsonValue>: a pair needs JsonValue complete where it is
+    // named, and clang rejects it here (a vector of an incomplete class is allowed).
+    struct Member;
+    std::vector<Member> members;  ///< object, in file order
 
     /// The member called `name`, or nullptr (also when this is not an object).
     const JsonValue* find(const std::string& name) const;
+};
+
+/// One member of an object.
+struct JsonValue::Member {
+    std::string first;  ///< the name
+    JsonValue second;   ///< the value
 };
 
 /// Parses `text`. Throws std::invalid_argument naming the byte offset of a syntax error.
