@@ -7,7 +7,7 @@
 set -eu
 cd "$(dirname "$0")/../.."
 root=$PWD
-stopscan=$(realpath "${1:-build-tests/stopscan}")
+stopscan=$(realpath "${1:-build/stopscan}")
 test -x "$stopscan" || { echo "slurm_test: no executable $stopscan" >&2; exit 2; }
 
 missing=""
