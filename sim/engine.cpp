@@ -357,6 +357,19 @@ struct Engine::Model {
         std::vector<std::uint64_t> row0, row1;
     };
 
+    // What both simulations of a person start with: the person's records, the per-database
+    // action odds of the cell in scratch.odds, and the number of stops. The stop count is capped
+    // by the contribution bound of --release dp (docs/disclosure.md): the same draw, capped, so
+    // a cap above every drawn count changes nothing.
+    std::int64_t start_person(const ReplicationKey& key, std::uint64_t entity, std::size_t cell,
+                              Scratch& scratch) const {
+        person_records(key, entity, cell, scratch.records);
+        for (std::size_t d = 0; d < n_db; ++d) scratch.odds[d] = cell_db[cell * n_db + d].odds;
+        const std::int64_t stops =
+            stop_count[cell]->draw(key.uniforms(entity, Purpose::StopsOfPerson, 0, 0)[0]);
+        return max_stops > 0 ? std::min(stops, max_stops) : stops;
+    }
+
     // All stops of one person under importance sampling (docs/model.md, "Rare events"). Each
     // search decides "some impostor passes tau" with the tilted probability q (u1 < q, the
     // same uniform as the plain path's u1 < p). Two worlds share every other draw: world 0,
@@ -373,10 +386,7 @@ struct Engine::Model {
         ActionOdds* odds = scratch.odds;
         ActionDraws* draws = scratch.draws;
         const std::uint64_t entity = person_entity(cell, index);
-        person_records(key, entity, cell, records);
-        for (std::size_t d = 0; d < n_db; ++d) odds[d] = cell_db[cell * n_db + d].odds;
-        auto stops = stop_count[cell]->draw(key.uniforms(entity, Purpose::StopsOfPerson, 0, 0)[0]);
-        if (max_stops > 0) stops = std::min(stops, max_stops);
+        const std::int64_t stops = start_person(key, entity, cell, scratch);
         const StopFacts world0{results, records, odds, draws, roles.data(), n_db};
         const StopFacts world1{tilted, records, odds, draws, roles.data(), n_db};
         const std::size_t C = cells.size();
@@ -461,12 +471,7 @@ struct Engine::Model {
         ActionOdds* odds = scratch.odds;
         ActionDraws* draws = scratch.draws;
         const std::uint64_t entity = person_entity(cell, index);
-        person_records(key, entity, cell, records);
-        for (std::size_t d = 0; d < n_db; ++d) odds[d] = cell_db[cell * n_db + d].odds;
-        auto stops = stop_count[cell]->draw(key.uniforms(entity, Purpose::StopsOfPerson, 0, 0)[0]);
-        // The contribution bound of --release dp (docs/disclosure.md): the same draw, capped,
-        // so a cap above every drawn count changes nothing.
-        if (max_stops > 0) stops = std::min(stops, max_stops);
+        const std::int64_t stops = start_person(key, entity, cell, scratch);
         const StopFacts facts{results, records, odds, draws, roles.data(), n_db};
         const std::size_t C = cells.size();
         const std::size_t K = layout.size();
