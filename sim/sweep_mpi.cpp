@@ -216,11 +216,23 @@ void serve(const Start& start, int rank) {
     if (start.threads > 0)
         threads.emplace(tbb::global_control::max_allowed_parallelism,
                         static_cast<std::size_t>(start.threads));
-    auto error_message = [](int code, const std::string& text) {
-        std::string buffer;
-        put(buffer, code);
-        put(buffer, text);
-        return buffer;
+    // The message for rank 0 about the exception being handled: its exit code and text.
+    const auto current_error = [rank] {
+        const auto message = [](int code, const std::string& text) {
+            std::string buffer;
+            put(buffer, code);
+            put(buffer, text);
+            return buffer;
+        };
+        try {
+            throw;
+        } catch (const Interrupted& e) {
+            return message(128 + e.signal(), e.what());
+        } catch (const InputError& e) {
+            return message(EXIT_BAD_INPUT, e.what());
+        } catch (const std::exception& e) {
+            return message(EXIT_INTERNAL, "rank " + std::to_string(rank) + ": " + e.what());
+        }
     };
     std::optional<SweepSpec> spec;
     SweepPoints points;
@@ -237,12 +249,9 @@ void serve(const Start& start, int rank) {
                                  " builds another sweep from this file (another base scenario "
                                  "file or another build of stopscan-mpi): run every rank with "
                                  "the same files and executable");
-    } catch (const InputError& e) {
+    } catch (const std::exception&) {
         first_tag = TAG_ERROR;
-        first = error_message(EXIT_BAD_INPUT, e.what());
-    } catch (const std::exception& e) {
-        first_tag = TAG_ERROR;
-        first = error_message(EXIT_INTERNAL, "rank " + std::to_string(rank) + ": " + e.what());
+        first = current_error();
     }
     send(first, 0, first_tag);
     for (;;) {
@@ -261,15 +270,9 @@ void serve(const Start& start, int rank) {
             put(reply, files.point_csv);
             put(reply, files.summary_csv);
             put(reply, files.effects_csv);
-        } catch (const Interrupted& e) {
+        } catch (const std::exception&) {
             tag = TAG_ERROR;
-            reply = error_message(128 + e.signal(), e.what());
-        } catch (const InputError& e) {
-            tag = TAG_ERROR;
-            reply = error_message(EXIT_BAD_INPUT, e.what());
-        } catch (const std::exception& e) {
-            tag = TAG_ERROR;
-            reply = error_message(EXIT_INTERNAL, "rank " + std::to_string(rank) + ": " + e.what());
+            reply = current_error();
         }
         send(reply, 0, tag);
     }
